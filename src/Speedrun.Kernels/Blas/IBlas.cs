@@ -1,0 +1,21 @@
+using ILGPU;
+using Speedrun.Kernels.Numerics;
+
+namespace Speedrun.Kernels.Blas;
+
+/// <summary>
+/// Matrix products on the device's stream. fp32 everywhere; bf16 operands with fp32 accumulation
+/// (fp32 or bf16 output) where the device has tensor cores, emulated exactly on the CPU.
+/// Every call validates shapes (ArgumentException naming the op) before launching.
+/// </summary>
+public interface IBlas : IDisposable
+{
+    /// <summary>Which library does the work and where it was loaded from.</summary>
+    string Description { get; }
+
+    void Gemm(in Gemm g, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c);
+
+    void Gemm(in Gemm g, ArrayView<BFloat16> a, ArrayView<BFloat16> b, ArrayView<float> c);
+
+    void Gemm(in Gemm g, ArrayView<BFloat16> a, ArrayView<BFloat16> b, ArrayView<BFloat16> c);
+}

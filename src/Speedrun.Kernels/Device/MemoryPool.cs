@@ -1,0 +1,105 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Speedrun.Kernels.Device;
+
+/// <summary>
+/// A caching allocator: freed buffers go back to a free list keyed by element size and rounded length,
+/// so a training step allocates nothing once every shape it uses has been seen (warm-up).
+/// Not thread-safe: one pool per device, used from the training thread.
+/// </summary>
+public sealed class MemoryPool : IDisposable
+{
+    const long Granule = 64; // elements; lengths are rounded up to a multiple of this
+
+    readonly Accelerator _accelerator;
+    readonly Dictionary<(int ElementSize, long Length), Stack<MemoryBuffer>> _free = new();
+    readonly List<MemoryBuffer> _all = new();
+
+    internal MemoryPool(Accelerator accelerator) => _accelerator = accelerator;
+
+    /// <summary>Device allocations made so far (cache misses).</summary>
+    public long Allocations { get; private set; }
+    /// <summary>Rent calls served from the cache.</summary>
+    public long Hits { get; private set; }
+    /// <summary>Bytes held by the pool, rented or free.</summary>
+    public long BytesHeld { get; private set; }
+
+    /// <summary>A buffer of at least <paramref name="length"/> elements; its View has exactly that length.
+    /// Contents are undefined (not zeroed).</summary>
+    public PooledBuffer<T> Rent<T>(long length) where T : unmanaged
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        int elementSize = Unsafe.SizeOf<T>();
+        long rounded = Math.Max(Granule, (length + Granule - 1) / Granule * Granule);
+        var key = (elementSize, rounded);
+        MemoryBuffer raw;
+        if (_free.TryGetValue(key, out var stack) && stack.Count > 0)
+        {
+            raw = stack.Pop();
+            Hits++;
+        }
+        else
+        {
+            raw = _accelerator.Allocate1D<T>(rounded);
+            _all.Add(raw);
+            Allocations++;
+            BytesHeld += rounded * elementSize;
+        }
+        return new PooledBuffer<T>(this, raw, key, length);
+    }
+
+    internal void Return((int, long) key, MemoryBuffer buffer)
+    {
+        if (!_free.TryGetValue(key, out var stack)) _free[key] = stack = new Stack<MemoryBuffer>();
+        stack.Push(buffer);
+    }
+
+    /// <summary>Frees every cached buffer that is not rented.</summary>
+    public void Trim()
+    {
+        foreach (var stack in _free.Values)
+            while (stack.Count > 0)
+            {
+                var b = stack.Pop();
+                BytesHeld -= b.LengthInBytes;
+                _all.Remove(b);
+                b.Dispose();
+            }
+    }
+
+    public void Dispose()
+    {
+        foreach (var b in _all) b.Dispose();
+        _all.Clear();
+        _free.Clear();
+    }
+}
+
+/// <summary>A rented device buffer; Dispose hands it back to its pool.</summary>
+public sealed class PooledBuffer<T> : IDisposable where T : unmanaged
+{
+    readonly MemoryPool _pool;
+    readonly (int, long) _key;
+    MemoryBuffer? _raw;
+
+    internal PooledBuffer(MemoryPool pool, MemoryBuffer raw, (int, long) key, long length)
+    {
+        _pool = pool;
+        _raw = raw;
+        _key = key;
+        Length = length;
+        View = ((MemoryBuffer1D<T, Stride1D.Dense>)raw).View.SubView(0, length);
+    }
+
+    public long Length { get; }
+    public ArrayView<T> View { get; }
+
+    public void Dispose()
+    {
+        if (_raw is null) return;
+        _pool.Return(_key, _raw);
+        _raw = null;
+    }
+}

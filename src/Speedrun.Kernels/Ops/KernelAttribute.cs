@@ -1,0 +1,11 @@
+namespace Speedrun.Kernels.Ops;
+
+/// <summary>
+/// Marks an ILGPU kernel method. The PTX test compiles every marked method for sm_90 without a GPU;
+/// a generic kernel lists the type arguments it is used with, and each instantiation is compiled.
+/// </summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class KernelAttribute(params Type[] instantiations) : Attribute
+{
+    public IReadOnlyList<Type> Instantiations { get; } = instantiations;
+}
