@@ -1,1 +1,9 @@
-return 0;
+using System.CommandLine;
+using Speedrun.Cli.Commands;
+
+// The `speedrun` command: one subcommand per file in Commands/.
+var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun records with our own GPU kernels.")
+{
+    DoctorCommand.Create(),
+};
+return root.Parse(args).Invoke();

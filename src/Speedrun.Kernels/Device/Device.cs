@@ -119,7 +119,9 @@ public sealed class Device : IDisposable
                 cuda.DriverVersion.ToString() ?? "", cuda.NumMultiprocessors, cuda.WarpSize,
                 $"PTX ISA {ptx.InstructionSet}, target {ptx.Architecture}");
         }
-        return new DeviceInfo(Kind, Accelerator.Name, Accelerator.MemorySize, Accelerator.MemorySize, "cpu", "",
+        // The CPU accelerator reports an unbounded size; the machine's memory is what limits us.
+        long ram = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        return new DeviceInfo(Kind, Accelerator.Name, ram, ram, "cpu", "",
             Accelerator.NumMultiprocessors, Accelerator.WarpSize, "ILGPU CPU accelerator (simulated threads)");
     }
 

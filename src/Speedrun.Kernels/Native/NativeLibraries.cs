@@ -124,28 +124,38 @@ public static class NativeLibraries
         dirs.AddRange(["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib",
             "/usr/lib/x86_64-linux-gnu", "/usr/local/nvidia/lib64", "/usr/lib64"]);
         if (logicalName == CuBlas)
-        {
-            // pip wheels: nvidia/cublas/lib (CUDA 12) or nvidia/cu13/lib (CUDA 13), in any site-packages.
-            foreach (var root in new[] { "/usr/lib", "/usr/local/lib", "/opt", "/root/.local/lib" })
-                dirs.AddRange(FindPipCudaFolders(root));
-        }
+            dirs.AddRange(PipCudaFolders());
         return dirs.Distinct();
     }
 
-    static IEnumerable<string> FindPipCudaFolders(string root)
+    /// <summary>Where pip puts cuBLAS: nvidia/cu13/lib (CUDA 13 wheels) or nvidia/cublas/lib (CUDA 12),
+    /// under the site-packages of system Pythons, user installs and virtual environments in /opt.</summary>
+    static IEnumerable<string> PipCudaFolders()
     {
-        if (!Directory.Exists(root)) yield break;
-        IEnumerable<string> sitePackages;
+        var roots = new List<string>();
+        foreach (var pattern in new[] { "/usr/lib", "/usr/local/lib", "/root/.local/lib" })
+            roots.AddRange(Glob(pattern, "python3*"));
+        foreach (var venv in Glob("/opt", "*").SelectMany(d => new[] { Path.Combine(d, ".venv", "lib"), Path.Combine(d, "lib") }))
+            roots.AddRange(Glob(venv, "python3*"));
+        if (Environment.GetEnvironmentVariable("VIRTUAL_ENV") is { Length: > 0 } active)
+            roots.AddRange(Glob(Path.Combine(active, "lib"), "python3*"));
+        foreach (var root in roots)
+            foreach (var packages in new[] { "site-packages", "dist-packages" })
+            {
+                yield return Path.Combine(root, packages, "nvidia", "cu13", "lib");
+                yield return Path.Combine(root, packages, "nvidia", "cublas", "lib");
+            }
+    }
+
+    static IEnumerable<string> Glob(string dir, string pattern)
+    {
         try
         {
-            sitePackages = Directory.EnumerateDirectories(root, "site-packages", new EnumerationOptions
-            { RecurseSubdirectories = true, MaxRecursionDepth = 5, IgnoreInaccessible = true }).ToList();
+            return Directory.Exists(dir) ? Directory.GetDirectories(dir, pattern) : [];
         }
-        catch (IOException) { yield break; }
-        foreach (var sp in sitePackages)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            yield return Path.Combine(sp, "nvidia", "cu13", "lib");
-            yield return Path.Combine(sp, "nvidia", "cublas", "lib");
+            return [];
         }
     }
 }

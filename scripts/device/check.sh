@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Every GPU check in one go, on the GPU machine (no .NET there: run publish.sh here first and carry
+# .device/). Usage: scripts/device/check.sh OUT_DIR [--quick]. Writes env.txt, doctor.log, report.md,
+# report.json, torch.log, torch.json and summary.md into OUT_DIR (at most 8 files, flat).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:?usage: check.sh OUT_DIR [--quick]}
+shift
+mkdir -p "$out"
+export DOTNET_BUNDLE_EXTRACT_BASE_DIR=${TMPDIR:-/tmp}/speedrun-bundle
+export PYTHONUNBUFFERED=1
+
+{
+  date -u
+  nvidia-smi
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit --format=csv
+  echo "--- libraries"
+  ldconfig -p | grep -E 'libcuda\.so|libcublas' || true
+  ls /usr/local/cuda*/lib64/libcublas.so* 2>/dev/null || true
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1
+} > "$out/env.txt" 2>&1
+echo "== env"; grep -E 'Driver Version|NVIDIA H|torch' "$out/env.txt"
+
+echo "== speedrun doctor"
+timeout 300 .device/bin/speedrun doctor --out "$out" "$@" 2>&1 | tee "$out/doctor.log"
+
+echo "== pytorch reference"
+timeout 150 python3 bench/pytorch/matmul_bench.py --json "$out/torch.json" 2>&1 | tee "$out/torch.log"
+
+python3 scripts/device/summarize.py "$out" | tee "$out/summary.md"

@@ -1,0 +1,28 @@
+using System.CommandLine;
+using Speedrun.Cli.Doctor;
+using Speedrun.Kernels.Device;
+
+namespace Speedrun.Cli.Commands;
+
+/// <summary>`speedrun doctor`: what hardware and libraries the engine sees, whether every kernel agrees
+/// with the CPU, and how fast GEMMs run. Writes report.md and report.json when --out is given.</summary>
+internal static class DoctorCommand
+{
+    public static Command Create()
+    {
+        var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
+        var output = new Option<string?>("--out") { Description = "Folder for report.md and report.json" };
+        var quick = new Option<bool>("--quick") { Description = "Skip the GEMM throughput sweep" };
+        var command = new Command("doctor", "Check the device, the native libraries and every kernel; time GEMMs.")
+        {
+            device, output, quick,
+        };
+        command.SetAction(parse =>
+        {
+            var report = DoctorRun.Run(DeviceKinds.Parse(parse.GetValue(device)), !parse.GetValue(quick), Console.Out);
+            if (parse.GetValue(output) is { } dir) report.Write(dir);
+            return report.Failures == 0 ? 0 : 1;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,53 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Speedrun.Cli.Doctor;
+
+/// <summary>Everything `speedrun doctor` found, written as report.json and report.md.</summary>
+internal sealed class DoctorReport
+{
+    public Dictionary<string, string> Environment { get; } = new();
+    public List<KernelAgreement> Kernels { get; } = new();
+    public List<GemmTiming> Gemms { get; } = new();
+    public List<string> Notes { get; } = new();
+    public List<string> Errors { get; } = new();
+
+    [JsonIgnore] public int Failures => Errors.Count + Kernels.Count(k => !k.Pass);
+
+    public void Write(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        var json = JsonSerializer.Serialize(this, new JsonSerializerOptions
+        {
+            WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        });
+        File.WriteAllText(Path.Combine(dir, "report.json"), json);
+        File.WriteAllText(Path.Combine(dir, "report.md"), ToMarkdown());
+    }
+
+    public string ToMarkdown()
+    {
+        var sb = new StringBuilder("# speedrun doctor\n\n## Environment\n\n| item | value |\n|---|---|\n");
+        foreach (var (k, v) in Environment) sb.AppendLine($"| {k} | {v.Replace("|", "\\|").Replace("\n", " ")} |");
+        if (Kernels.Count > 0)
+        {
+            sb.AppendLine("\n## Kernels: CUDA vs CPU on the same inputs\n\n| op | elements | max abs diff | max rel diff | tolerance (abs + rel·|cpu|) | pass |\n|---|---|---|---|---|---|");
+            foreach (var k in Kernels)
+                sb.AppendLine($"| {k.Op} | {k.Elements} | {k.MaxAbsDiff:G3} | {k.MaxRelDiff:G3} | {k.Atol:G2} + {k.Rtol:G2} | {(k.Pass ? "yes" : "**NO**")} |");
+        }
+        if (Gemms.Count > 0)
+        {
+            sb.AppendLine("\n## GEMM throughput (ours, device-event timed, median of batches)\n\n| shape (M×K×N) | dtype | ms | TFLOP/s |\n|---|---|---|---|");
+            foreach (var g in Gemms) sb.AppendLine($"| {g.Shape} | {g.Dtype} | {g.Milliseconds:F3} | {g.Tflops:F1} |");
+        }
+        if (Notes.Count > 0) { sb.AppendLine("\n## Notes\n"); foreach (var n in Notes) sb.AppendLine($"- {n}"); }
+        if (Errors.Count > 0) { sb.AppendLine("\n## Errors\n"); foreach (var e in Errors) sb.AppendLine($"- {e}"); }
+        return sb.ToString();
+    }
+}
+
+internal sealed record KernelAgreement(string Op, long Elements, double MaxAbsDiff, double MaxRelDiff, double Atol, double Rtol, bool Pass);
+
+internal sealed record GemmTiming(string Shape, string Dtype, double Milliseconds, double Tflops);
