@@ -1,0 +1,36 @@
+using Speedrun.Core.Autograd.Functions;
+using Speedrun.Kernels.Ops;
+
+namespace Speedrun.Core.Autograd;
+
+/// <summary>
+/// The differentiable ops a training program calls, named as in torch.nn.functional where one exists.
+/// Each is a forward + backward pair in Functions/ over the engine's kernels.
+/// </summary>
+public static class F
+{
+    /// <summary>Token (+ position) embedding: tokens (B, T) int → (B, T, C).</summary>
+    public static Tensor Embedding(Tensor tokens, Tensor wte, Tensor? wpe = null) => Functions.Embedding.Apply(tokens, wte, wpe);
+
+    /// <summary>x·Wᵀ for W of shape (out, in); precision follows <see cref="Autocast"/>.</summary>
+    public static Tensor Linear(Tensor x, Tensor weight) => Functions.Linear.Apply(x, weight);
+
+    /// <summary>Weightless RMSNorm over the last dimension.</summary>
+    public static Tensor RmsNorm(Tensor x, float eps = 1e-6f) => Functions.RmsNorm.Apply(x, eps);
+
+    public static Tensor Gelu(Tensor x, GeluForm form = GeluForm.Erf) => Functions.Gelu.Apply(x, form);
+
+    public static Tensor ReluSquared(Tensor x) => Functions.ReluSquared.Apply(x);
+
+    /// <summary>Causal self-attention from a fused (B, T, 3C) qkv projection.</summary>
+    public static Tensor CausalSelfAttention(Tensor qkv, int heads, float? scale = null) =>
+        Functions.CausalSelfAttention.Apply(qkv, heads, scale);
+
+    /// <summary>Mean cross-entropy; consumes the logits when a graph is recorded (fused backward).</summary>
+    public static Tensor CrossEntropy(Tensor logits, Tensor targets, float softcap = 0f) =>
+        Functions.CrossEntropy.Apply(logits, targets, softcap);
+
+    public static Tensor Add(Tensor a, Tensor b) => Functions.Add.Apply(a, b);
+
+    public static Tensor Scale(Tensor x, float s) => Functions.Scale.Apply(x, s);
+}

@@ -1,0 +1,24 @@
+namespace Speedrun.Core.Autograd;
+
+/// <summary>Whether differentiable ops record the graph on this thread (thread-local, as in PyTorch).</summary>
+public static class GradMode
+{
+    [ThreadStatic] static int _disabledDepth;
+
+    public static bool Enabled => _disabledDepth == 0;
+
+    /// <summary>Within the returned scope no graph is recorded (validation, optimizer steps).</summary>
+    public static IDisposable NoGrad() => new Disabled();
+
+    sealed class Disabled : IDisposable
+    {
+        bool _done;
+        public Disabled() => _disabledDepth++;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            _disabledDepth--;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+namespace Speedrun.Core.Training;
+
+/// <summary>
+/// The contract between the runner and a training program: these variables are set by the runner and
+/// must not be changed by the program (DESIGN.md, "The training program contract").
+/// </summary>
+public sealed record RunEnvironment(
+    string TrainFiles, string ValFiles, long ValTokens, string TrackName, string? TrackFile,
+    string? DeviceName, int Seed, string OutDir, string? ProgramPath)
+{
+    public const string TrainFilesVar = "SPEEDRUN_TRAIN_FILES";
+    public const string ValFilesVar = "SPEEDRUN_VAL_FILES";
+    public const string ValTokensVar = "SPEEDRUN_VAL_TOKENS";
+    public const string TrackVar = "SPEEDRUN_TRACK";
+    public const string TrackFileVar = "SPEEDRUN_TRACK_FILE";
+    public const string DeviceVar = "SPEEDRUN_DEVICE";
+    public const string SeedVar = "SPEEDRUN_SEED";
+    public const string OutDirVar = "SPEEDRUN_OUT_DIR";
+    public const string ProgramVar = "SPEEDRUN_PROGRAM";
+
+    /// <summary>Reads the variables; a missing one is named, with what to do.</summary>
+    public static RunEnvironment FromProcess()
+    {
+        static string Required(string name) =>
+            Environment.GetEnvironmentVariable(name) is { Length: > 0 } v
+                ? v
+                : throw new InvalidOperationException(
+                    $"{name} is not set. Training programs are started by `speedrun train` or `speedrun run`, " +
+                    "which set the SPEEDRUN_* variables; to run one by hand, set them yourself (see README).");
+        var valText = Required(ValTokensVar);
+        if (!long.TryParse(valText, out long valTokens) || valTokens <= 0)
+            throw new InvalidOperationException($"{ValTokensVar}='{valText}' is not a positive token count.");
+        var seedText = Environment.GetEnvironmentVariable(SeedVar);
+        int seed = 0;
+        if (seedText is { Length: > 0 } && !int.TryParse(seedText, out seed))
+            throw new InvalidOperationException($"{SeedVar}='{seedText}' is not an integer.");
+        var outDir = Environment.GetEnvironmentVariable(OutDirVar) is { Length: > 0 } o
+            ? o
+            : Path.Combine("runs", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss") + "-" + Guid.NewGuid().ToString("N")[..8]);
+        return new RunEnvironment(
+            Required(TrainFilesVar), Required(ValFilesVar), valTokens,
+            Environment.GetEnvironmentVariable(TrackVar) is { Length: > 0 } t ? t : "full",
+            Environment.GetEnvironmentVariable(TrackFileVar),
+            Environment.GetEnvironmentVariable(DeviceVar), seed, outDir,
+            Environment.GetEnvironmentVariable(ProgramVar));
+    }
+
+    /// <summary>The variables to hand a child process.</summary>
+    public IEnumerable<KeyValuePair<string, string>> ToVariables()
+    {
+        yield return new(TrainFilesVar, TrainFiles);
+        yield return new(ValFilesVar, ValFiles);
+        yield return new(ValTokensVar, ValTokens.ToString());
+        yield return new(TrackVar, TrackName);
+        if (TrackFile is not null) yield return new(TrackFileVar, TrackFile);
+        if (DeviceName is not null) yield return new(DeviceVar, DeviceName);
+        yield return new(SeedVar, Seed.ToString());
+        yield return new(OutDirVar, OutDir);
+        if (ProgramPath is not null) yield return new(ProgramVar, ProgramPath);
+    }
+}
