@@ -4,6 +4,8 @@ using Speedrun.Cli.Commands;
 // The `speedrun` command: one subcommand per file in Commands/.
 var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun records with our own GPU kernels.")
 {
+    TrainCommand.Create(),
     DoctorCommand.Create(),
+    ExecCommand.Create(),
 };
 return root.Parse(args).Invoke();

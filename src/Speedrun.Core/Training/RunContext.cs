@@ -24,6 +24,7 @@ public sealed class RunContext : IDisposable
     DistributedDataLoader[]? _trainRanks;
     ValidationSet? _val;
     int _stepsDone;
+    long _tokensThisStep;
     double _lastValLoss = double.NaN;
     bool _finished;
 
@@ -121,6 +122,7 @@ public sealed class RunContext : IDisposable
         if (_trainRanks.Length != ranks || microStep < 0 || microStep >= ranks)
             throw new ArgumentException($"NextTrainBatch: micro-step {microStep} of {ranks} ranks, but the loader was opened for {_trainRanks.Length}.");
         var batch = _trainRanks[microStep].NextBatch();
+        _tokensThisStep += (long)batchSize * sequenceLength;
         return (Tensor.FromArray(Device, batch.Inputs, batchSize, sequenceLength),
                 Tensor.FromArray(Device, batch.Targets, batchSize, sequenceLength));
     }
@@ -140,6 +142,9 @@ public sealed class RunContext : IDisposable
         double ms = _clock.ElapsedMs;
         Log($"step:{step + 1}/{totalSteps} train_loss:{loss.ToString("F4", CultureInfo.InvariantCulture)} " +
             $"train_time:{ms:F0}ms step_avg:{StepAvg(ms).ToString("F2", CultureInfo.InvariantCulture)}ms");
+        // For the runner's progress display only (stderr, not part of the log format).
+        Console.Error.WriteLine($"@progress step={step + 1} total={totalSteps} tokens={_tokensThisStep} train_ms={ms:F1}");
+        _tokensThisStep = 0;
         if (!float.IsFinite(loss)) Diverged($"train loss is {loss} at step {step + 1}");
     }
 

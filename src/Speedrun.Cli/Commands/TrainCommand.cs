@@ -1,0 +1,139 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Speedrun.Core.Benchmark.Catalog;
+using Speedrun.Core.Benchmark.Runs;
+using Speedrun.Core.Training;
+
+namespace Speedrun.Cli.Commands;
+
+/// <summary>`speedrun train RECORD [--track T] [--device D] [--seed S] [--out DIR]`: compile a record's
+/// training program, run it in a child process with a progress line, and print the result.</summary>
+internal static partial class TrainCommand
+{
+    public static Command Create()
+    {
+        var program = new Argument<string>("program") { Description = "A record folder (records/01-llmc-baseline) or a Train.cs file" };
+        var track = new Option<string>("--track") { Description = "tiny (CPU, minutes), mini or full", DefaultValueFactory = _ => "tiny" };
+        var device = new Option<string?>("--device") { Description = "cpu, cuda or auto (default: the track's device class when present)" };
+        var seed = new Option<int>("--seed") { Description = "Seed for initialisation", DefaultValueFactory = _ => 0 };
+        var output = new Option<string?>("--out") { Description = "Folder for the run's files (default: runs/<program>-<track>-<time>)" };
+        var command = new Command("train", "Compile and run one training program on a track; prints the speedrun log lines.")
+        {
+            program, track, device, seed, output,
+        };
+        command.SetAction(parse => Run(parse.GetValue(program)!, parse.GetValue(track)!, parse.GetValue(device),
+            parse.GetValue(seed), parse.GetValue(output)));
+        return command;
+    }
+
+    static int Run(string programArg, string trackName, string? device, int seed, string? outDir)
+    {
+        var programPath = Directory.Exists(programArg) ? Path.Combine(programArg, "Train.cs") : programArg;
+        if (!File.Exists(programPath))
+        {
+            Console.Error.WriteLine($"error: no training program at {programPath} (give a record folder holding Train.cs, or a .cs file)");
+            return 2;
+        }
+        var root = Catalog.FindRoot(Path.GetDirectoryName(Path.GetFullPath(programPath)));
+        var trackFile = Path.Combine(root, "tracks", trackName + ".json");
+        if (!File.Exists(trackFile))
+        {
+            var known = Directory.GetFiles(Path.Combine(root, "tracks"), "*.json").Select(Path.GetFileNameWithoutExtension);
+            Console.Error.WriteLine($"error: unknown track '{trackName}'; known: {string.Join(", ", known)}");
+            return 2;
+        }
+        var track = Track.Load(trackFile);
+        var label = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(programPath))) ?? "program";
+        outDir ??= Path.Combine("runs", $"{label}-{track.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        Console.Error.WriteLine($"speedrun train: {programPath} on track '{track.Name}' ({track.Description})");
+        var data = TrackData.Resolve(track, Console.Error);
+        device ??= track.Device == "cpu" ? "cpu" : null;
+
+        var progress = new ProgressLine(Console.IsErrorRedirected);
+        var outcome = ProgramRunner.Run(
+            new ProgramRunRequest(programPath, track, trackFile, data, device, seed, outDir),
+            ExecCommand.SelfHost(),
+            onStdout: progress.OnLine,
+            onStderr: progress.OnError);
+        progress.Done();
+
+        if (outcome.Verdict == "compile_error")
+        {
+            foreach (var e in outcome.Compile.Errors) Console.Error.WriteLine(e);
+            Console.Error.WriteLine($"compile_error: {outcome.Compile.Errors.Count()} error(s) in {programPath}");
+            return 2;
+        }
+        var r = outcome.Result;
+        Console.WriteLine($"verdict: {outcome.Verdict}" + (r is null ? "" :
+            $" | val_loss {r.ValLoss:F4} (target {track.TargetValLoss}) | train_time {r.TrainTimeMs / 1000:F1} s | " +
+            $"{r.NSteps} steps | step_avg {r.StepAvgMs:F2} ms"));
+        foreach (var p in outcome.Problems) Console.WriteLine($"  - {p}");
+        Console.WriteLine($"files: {Path.GetFullPath(outDir)} (log.txt, results.json, stdout.txt, stderr.txt)");
+        return outcome.Verdict == "ok" ? 0 : 1;
+    }
+
+    [GeneratedRegex(@"^step:(\d+)/(\d+) train_loss:(\S+) train_time:(\d+)ms step_avg:(\S+)ms$")]
+    private static partial Regex TrainLine();
+
+    [GeneratedRegex(@"^@progress step=(\d+) total=(\d+) tokens=(\d+) train_ms=([0-9.]+)$")]
+    private static partial Regex ProgressRecord();
+
+    /// <summary>Prints validation lines and a one-line status (step, loss, step time, ETA) that rewrites
+    /// itself on a terminal; when output is redirected, prints every line as it comes.</summary>
+    sealed class ProgressLine(bool plain)
+    {
+        readonly object _gate = new();
+        readonly DateTime _start = DateTime.UtcNow;
+        bool _statusShown;
+        string _loss = "?";
+        double _lastTrainMs;
+
+        /// <summary>stderr: progress records drive the status line; anything else is shown.</summary>
+        public void OnError(string line)
+        {
+            var p = ProgressRecord().Match(line);
+            if (!p.Success) { Print(line, toError: true); return; }
+            int step = int.Parse(p.Groups[1].Value), total = int.Parse(p.Groups[2].Value);
+            long tokens = long.Parse(p.Groups[3].Value);
+            double trainMs = double.Parse(p.Groups[4].Value, CultureInfo.InvariantCulture);
+            double stepMs = trainMs - _lastTrainMs;
+            _lastTrainMs = trainMs;
+            double elapsed = (DateTime.UtcNow - _start).TotalSeconds;
+            double eta = elapsed / step * (total - step);
+            string rate = stepMs > 0 ? $"{tokens / (stepMs / 1000):N0} tok/s" : "warm-up";
+            if (plain) return; // the train line itself was printed
+            lock (_gate)
+            {
+                Console.Error.Write($"\r  step {step}/{total}  loss {_loss}  {rate}  elapsed {elapsed:F0}s  ETA {eta:F0}s     ");
+                _statusShown = true;
+            }
+        }
+
+        public void OnLine(string line)
+        {
+            var m = TrainLine().Match(line);
+            if (!m.Success || plain)
+            {
+                Print(line);
+                return;
+            }
+            _loss = m.Groups[3].Value; // shown by the next progress record
+        }
+
+        public void Print(string line, bool toError = false)
+        {
+            lock (_gate)
+            {
+                if (_statusShown) { Console.Error.Write("\r" + new string(' ', 100) + "\r"); _statusShown = false; }
+                (toError ? Console.Error : Console.Out).WriteLine(line);
+            }
+        }
+
+        public void Done()
+        {
+            lock (_gate)
+                if (_statusShown) Console.Error.WriteLine();
+        }
+    }
+}
