@@ -1,0 +1,89 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace Speedrun.Kernels.Ops;
+
+// Global gradient norm and the clipping factor, as torch.nn.utils.clip_grad_norm_ (norm type 2):
+//
+//   norm  = sqrt(sum over tensors, in list order, of sum(g^2))    each tensor's sum is a deterministic
+//                                                                 Reduction.SumOfSquares
+//   scale = min(1, maxNorm / (norm + 1e-6))                        PyTorch's clip coefficient, clamped
+//
+// Both stay on the device: the optimizer multiplies each gradient by scale (AdamW's gradScale), so the
+// training loop never waits for the host. A NaN norm gives a NaN scale, as in PyTorch (no silent skip).
+
+public static class GradNormKernelMethods
+{
+    /// <summary>norm[0] = sqrt(sum of sumsOfSquares in order).</summary>
+    [Kernel]
+    internal static void CombineKernel(ArrayView<float> sumsOfSquares, ArrayView<float> norm)
+    {
+        for (int i = Threads.Index; i < 1; i += Threads.Count)
+        {
+            float total = 0f;
+            for (int t = 0; t < sumsOfSquares.IntLength; t++) total += sumsOfSquares[t];
+            norm[0] = XMath.Sqrt(total);
+        }
+    }
+
+    /// <summary>scale[0] = min(1, maxNorm / (norm[0] + 1e-6)); NaN stays NaN.</summary>
+    [Kernel]
+    internal static void ClipScaleKernel(ArrayView<float> norm, float maxNorm, ArrayView<float> scale)
+    {
+        for (int i = Threads.Index; i < 1; i += Threads.Count)
+        {
+            float coefficient = maxNorm / (norm[0] + 1e-6f);
+            scale[0] = coefficient >= 1f ? 1f : coefficient;
+        }
+    }
+}
+
+/// <summary>Loaded gradient-norm kernels for one device; every method checks shapes before launching.</summary>
+public sealed class GradNormKernels
+{
+    readonly Device.Device _device;
+    readonly ReductionKernels _reduction;
+    readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>> _combine;
+    readonly Action<KernelConfig, ArrayView<float>, float, ArrayView<float>> _clipScale;
+
+    public GradNormKernels(Device.Device device)
+    {
+        _device = device;
+        _reduction = device.Reduction();
+        var acc = device.Accelerator;
+        _combine = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(GradNormKernelMethods.CombineKernel);
+        _clipScale = acc.LoadStreamKernel<ArrayView<float>, float, ArrayView<float>>(GradNormKernelMethods.ClipScaleKernel);
+    }
+
+    /// <summary>norm[0] = the L2 norm of all gradients together (deterministic; see the file header).</summary>
+    public void GlobalNorm(IReadOnlyList<ArrayView<float>> grads, ArrayView<float> norm)
+    {
+        const string op = "GradNorm.GlobalNorm";
+        ArgumentNullException.ThrowIfNull(grads);
+        Shapes.Expect(op, norm, "norm", ("1", 1));
+        for (int t = 0; t < grads.Count; t++)
+            if (grads[t].Length > ReductionKernels.MaxLength)
+                throw new ArgumentException(
+                    $"{op}: grads[{t}] has {grads[t].Length} elements; at most {ReductionKernels.MaxLength} are supported.");
+        using var sums = _device.Pool.Rent<float>(grads.Count);
+        for (int t = 0; t < grads.Count; t++) _reduction.SumOfSquares(grads[t], sums.View.SubView(t, 1));
+        _combine(_device.Launch.For(1), sums.View, norm);
+    }
+
+    /// <summary>scale[0] = min(1, maxNorm / (norm[0] + 1e-6)), computed on the device.</summary>
+    public void ClipScale(ArrayView<float> norm, float maxNorm, ArrayView<float> scale)
+    {
+        const string op = "GradNorm.ClipScale";
+        Shapes.Expect(op, norm, "norm", ("1", 1));
+        Shapes.Expect(op, scale, "scale", ("1", 1));
+        if (!(maxNorm > 0f))
+            throw new ArgumentException($"{op}: maxNorm must be positive, got {maxNorm}.");
+        _clipScale(_device.Launch.For(1), norm, maxNorm, scale);
+    }
+}
+
+public static class GradNormOps
+{
+    public static GradNormKernels GradNorm(this Device.Device d) => d.Kernels(static d => new GradNormKernels(d));
+}
