@@ -83,13 +83,10 @@ public sealed class RunContext : IDisposable
         var info = Device.Describe();
         Log($"program: {_programName} | track: {Track.Name} | seed: {Seed} | out: {OutDir}");
         Log($".NET {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription} | ILGPU " +
-            $"{typeof(ILGPU.Context).Assembly.GetName().Version} | engine {EngineVersion}");
+            $"{typeof(ILGPU.Context).Assembly.GetName().Version} | engine {HardwareFingerprint.EngineVersion}");
         Log($"device: {info}");
         Log($"data: train {Environment.TrainFiles} | val {Environment.ValFiles} ({Environment.ValTokens:N0} tokens)");
     }
-
-    public static string EngineVersion =>
-        typeof(RunContext).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "dev";
 
     /// <summary>Writes a line to stdout and to the run's log.</summary>
     public void Log(string line)
@@ -217,7 +214,7 @@ public sealed class RunContext : IDisposable
         var result = new RunResult
         {
             Status = status, NSteps = _stepsDone, ValLoss = _lastValLoss, TrainTimeMs = ms, StepAvgMs = StepAvg(ms),
-            Device = Device.Describe().Name, Seed = Seed, Track = Track.Name, TargetValLoss = Track.TargetValLoss,
+            Device = Device.Describe().Name, Fingerprint = HardwareFingerprint.Of(Device), Seed = Seed, Track = Track.Name, TargetValLoss = Track.TargetValLoss,
             ValTokens = Environment.ValTokens, Program = _programName, Validations = _validations.ToList(),
             TrainFiles = Environment.TrainFiles, ValFiles = Environment.ValFiles,
         };

@@ -18,6 +18,8 @@ public sealed record RunResult
     public required double TrainTimeMs { get; init; }
     public required double StepAvgMs { get; init; }
     public required string Device { get; init; }
+    /// <summary>Device model, driver and engine version: times compare only within one fingerprint.</summary>
+    public required string Fingerprint { get; init; }
     public required int Seed { get; init; }
     public required string Track { get; init; }
     public required double TargetValLoss { get; init; }

@@ -38,7 +38,7 @@ internal sealed class CausalSelfAttention : Node
         var y = Tensor.Empty(device, b, t, c);
         kernels.SplitHeads(qkv.F32, b, t, heads, hs, q.F32, k.F32, v.F32);
         kernels.Core(q.F32, k.F32, v.F32, b, heads, t, hs, s, att.F32, yHeads.F32);
-        kernels.MergeHeads(yHeads.F32, b, heads, t, hs, y.F32);
+        kernels.MergeHeads(yHeads.F32, b, t, heads, hs, y.F32);
         return Record(new CausalSelfAttention(qkv, q, k, v, att, b, t, heads, hs, s), y);
     }
 
@@ -51,7 +51,7 @@ internal sealed class CausalSelfAttention : Node
         var dk = Tensor.Empty(device, _b, _nh, _t, _hs);
         var dv = Tensor.Empty(device, _b, _nh, _t, _hs);
         var dqkv = Tensor.Empty(device, _b, _t, 3 * _nh * _hs);
-        kernels.SplitHeadGrads(dy.F32, _b, _nh, _t, _hs, dyHeads.F32);
+        kernels.SplitHeadGrads(dy.F32, _b, _t, _nh, _hs, dyHeads.F32);
         kernels.CoreBackward(dyHeads.F32, _q.F32, _k.F32, _v.F32, _att.F32, _b, _nh, _t, _hs, _scale, dq.F32, dk.F32, dv.F32);
         kernels.MergeHeadGrads(dq.F32, dk.F32, dv.F32, _b, _t, _nh, _hs, dqkv.F32);
         return [dqkv];
