@@ -5,6 +5,7 @@ using Speedrun.Cli.Commands;
 var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun records with our own GPU kernels.")
 {
     TrainCommand.Create(),
+    DataCommand.Create(),
     DoctorCommand.Create(),
     ExecCommand.Create(),
 };
