@@ -31,6 +31,10 @@ public static class OpCheck
         return torch.rand(shape, ScalarType.Float64, generator: g) * (hi - lo) + lo;
     }
 
+    /// <summary>The float64 tensor holding exactly the float32 values <see cref="Upload(Tensor)"/> puts on the
+    /// device, so a float64 reference sees the same inputs as the kernel.</summary>
+    public static Tensor Exact32(Tensor t) => t.to_type(ScalarType.Float32).to_type(ScalarType.Float64);
+
     /// <summary>Values of a tensor as float32, row-major.</summary>
     public static float[] F32(Tensor t) => t.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
 
