@@ -19,6 +19,13 @@ namespace Speedrun.Kernels.Ops;
 // erf and e^x come from KernelMath (our own, accurate to a few ulps on both devices): XMath.Tanh is
 // tanh.approx on CUDA (about 2^-11 relative error) and MathF.Tanh on the CPU.
 
+/// <summary>Which GELU: the exact erf form or GPT-2's tanh approximation.</summary>
+public enum GeluForm
+{
+    Erf,
+    Tanh,
+}
+
 /// <summary>An element-wise activation: its value and its vector-Jacobian product.</summary>
 public interface IActivation
 {
@@ -110,8 +117,9 @@ public static class ActivationKernelMethods
 
 /// <summary>
 /// Loaded activation kernels for one device: <c>Forward&lt;GeluTanh&gt;(x, y)</c>,
-/// <c>Backward&lt;GeluTanh&gt;(x, dy, dx)</c>. The three built-in operators are loaded up front; an
-/// operator defined elsewhere (say, in a training program) is loaded on its first use.
+/// <c>Backward&lt;GeluTanh&gt;(x, dy, dx)</c>, or the named methods (<c>Gelu(x, y, GeluForm.Tanh)</c>).
+/// The three built-in operators are loaded up front; an operator defined elsewhere (say, in a
+/// training program) is loaded on its first use.
 /// </summary>
 public sealed class ActivationKernels
 {
@@ -158,6 +166,34 @@ public sealed class ActivationKernels
         Shapes.SameLength(op, x, dx);
         Load<TOp>().Backward(_device.Launch.For(dx.Length), x, dy, dx);
     }
+
+    public void Gelu(ArrayView<float> x, ArrayView<float> y, GeluForm form)
+    {
+        switch (form)
+        {
+            case GeluForm.Erf: Forward<GeluErf>(x, y); break;
+            case GeluForm.Tanh: Forward<GeluTanh>(x, y); break;
+            default: throw UnknownForm(form);
+        }
+    }
+
+    public void GeluBackward(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, GeluForm form)
+    {
+        switch (form)
+        {
+            case GeluForm.Erf: Backward<GeluErf>(x, dy, dx); break;
+            case GeluForm.Tanh: Backward<GeluTanh>(x, dy, dx); break;
+            default: throw UnknownForm(form);
+        }
+    }
+
+    public void ReluSquared(ArrayView<float> x, ArrayView<float> y) => Forward<ReluSquared>(x, y);
+
+    public void ReluSquaredBackward(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx) =>
+        Backward<ReluSquared>(x, dy, dx);
+
+    static ArgumentOutOfRangeException UnknownForm(GeluForm form) =>
+        new(nameof(form), form, "Gelu: the form must be GeluForm.Erf or GeluForm.Tanh.");
 }
 
 public static class ActivationOps

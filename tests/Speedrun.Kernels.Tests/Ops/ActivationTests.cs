@@ -63,6 +63,31 @@ public class ActivationTests
         CheckAgainstTorch<ReluSquared>(x => nn.functional.relu(x).square(), 0, 6e-8, 0, 6e-8);
 
     [Fact]
+    public void NamedMethodsRunTheMatchingOperator()
+    {
+        const int n = 45;
+        var x = Inputs(n, seed: 9);
+        using var dx = Upload(x);
+        using var named = Poisoned(n);
+        using var generic = Poisoned(n);
+        var ops = Cpu.Activations();
+        void Same(Action<ArrayView<float>> viaName, Action<ArrayView<float>> viaGeneric, string what)
+        {
+            viaName(named.View);
+            viaGeneric(generic.View);
+            Assert.True(Bits(Download(generic)).SequenceEqual(Bits(Download(named))), what);
+        }
+        Same(v => ops.Gelu(dx.View, v, GeluForm.Erf), v => ops.Forward<GeluErf>(dx.View, v), "Gelu Erf");
+        Same(v => ops.Gelu(dx.View, v, GeluForm.Tanh), v => ops.Forward<GeluTanh>(dx.View, v), "Gelu Tanh");
+        Same(v => ops.GeluBackward(dx.View, dx.View, v, GeluForm.Tanh), v => ops.Backward<GeluTanh>(dx.View, dx.View, v),
+            "GeluBackward Tanh");
+        Same(v => ops.ReluSquared(dx.View, v), v => ops.Forward<ReluSquared>(dx.View, v), "ReluSquared");
+        Same(v => ops.ReluSquaredBackward(dx.View, dx.View, v), v => ops.Backward<ReluSquared>(dx.View, dx.View, v),
+            "ReluSquaredBackward");
+        Assert.Throws<ArgumentOutOfRangeException>(() => ops.Gelu(dx.View, named.View, (GeluForm)7));
+    }
+
+    [Fact]
     public void MismatchedLengthsThrowBeforeLaunch()
     {
         using var a = Poisoned(4);
