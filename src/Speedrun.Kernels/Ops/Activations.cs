@@ -1,0 +1,202 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace Speedrun.Kernels.Ops;
+
+// Element-wise activations, each an operator struct (the System.Numerics.Tensors pattern): one generic
+// forward kernel and one generic backward kernel, instantiated per operator.
+//
+//   GeluErf      y = x·Φ(x),  Φ(x) = ½·erfc(-x/√2)  (PyTorch gelu(approximate='none'))
+//                dx = dy·(Φ(x) + x·φ(x)),  φ(x) = e^(-x²/2)/√(2π)
+//   GeluTanh     y = ½·x·(1 + tanh(u)),  u = √(2/π)·(x + 0.044715·x³)  (approximate='tanh', GPT-2)
+//                computed as y = x·σ(2u), since ½(1 + tanh(u)) = σ(2u) = 1/(1 + e^(-2u)):
+//                no tanh, no cancellation for negative x, and e^(-|2u|) ≤ 1 never overflows.
+//                dx = dy·(σ + x·σ(1-σ)·2u'),  u' = √(2/π)·(1 + 3·0.044715·x²)
+//   ReluSquared  y = relu(x)²,  dx = 2·relu(x)·dy
+//
+// Shapes: x, y, dy, dx all of length n (any n). dx is written, not accumulated.
+// erf and e^x come from KernelMath (our own, accurate to a few ulps on both devices): XMath.Tanh is
+// tanh.approx on CUDA (about 2^-11 relative error) and MathF.Tanh on the CPU.
+
+/// <summary>Which GELU: the exact erf form or GPT-2's tanh approximation.</summary>
+public enum GeluForm
+{
+    Erf,
+    Tanh,
+}
+
+/// <summary>An element-wise activation: its value and its vector-Jacobian product.</summary>
+public interface IActivation
+{
+    float Forward(float x);
+
+    /// <summary>dL/dx given x and dL/dy.</summary>
+    float Backward(float x, float dy);
+}
+
+/// <summary>GELU, exact form: x·Φ(x) with the normal CDF Φ built on our own erfc.</summary>
+public readonly struct GeluErf : IActivation
+{
+    const float InvSqrt2 = 0.707106781f;
+    const float InvSqrt2Pi = 0.398942280f;
+
+    static float NormalCdf(float x) => 0.5f * KernelMath.Erfc(-x * InvSqrt2);
+
+    public float Forward(float x) => x * NormalCdf(x);
+
+    public float Backward(float x, float dy)
+    {
+        float density = InvSqrt2Pi * KernelMath.ExpNegScaledSquare(x, 0.5f);
+        return dy * (NormalCdf(x) + x * density);
+    }
+}
+
+/// <summary>GELU, tanh form (GPT-2's), evaluated as x·σ(2u).</summary>
+public readonly struct GeluTanh : IActivation
+{
+    const float SqrtTwoOverPi = 0.797884561f;
+    const float Cubic = 0.044715f;
+
+    static float TwoU(float x) => 2f * SqrtTwoOverPi * (x + Cubic * x * x * x);
+
+    public float Forward(float x)
+    {
+        float v = TwoU(x);
+        float e = KernelMath.Exp(-XMath.Abs(v));
+        float sigma = (v >= 0f ? 1f : e) / (1f + e);
+        return x * sigma;
+    }
+
+    public float Backward(float x, float dy)
+    {
+        float v = TwoU(x);
+        float e = KernelMath.Exp(-XMath.Abs(v));
+        float d = 1f + e;
+        float sigma = (v >= 0f ? 1f : e) / d;
+        float sigmaSlope = e / (d * d); // σ(v)·(1 - σ(v))
+        float dv = 2f * SqrtTwoOverPi * (1f + 3f * Cubic * x * x);
+        return dy * (sigma + x * sigmaSlope * dv);
+    }
+}
+
+/// <summary>Squared ReLU (modded-nanogpt's MLP activation). NaN propagates, as in PyTorch.</summary>
+public readonly struct ReluSquared : IActivation
+{
+    static float Relu(float x) => x < 0f ? 0f : x;
+
+    public float Forward(float x)
+    {
+        float r = Relu(x);
+        return r * r;
+    }
+
+    public float Backward(float x, float dy) => 2f * Relu(x) * dy;
+}
+
+public static class ActivationKernelMethods
+{
+    /// <summary>y = op(x).</summary>
+    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(ReluSquared))]
+    internal static void ForwardKernel<TOp>(ArrayView<float> x, ArrayView<float> y)
+        where TOp : struct, IActivation
+    {
+        var op = default(TOp);
+        for (int i = Threads.Index; i < y.IntLength; i += Threads.Count) y[i] = op.Forward(x[i]);
+    }
+
+    /// <summary>dx = op'(x)·dy (written).</summary>
+    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(ReluSquared))]
+    internal static void BackwardKernel<TOp>(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx)
+        where TOp : struct, IActivation
+    {
+        var op = default(TOp);
+        for (int i = Threads.Index; i < dx.IntLength; i += Threads.Count) dx[i] = op.Backward(x[i], dy[i]);
+    }
+}
+
+/// <summary>
+/// Loaded activation kernels for one device: <c>Forward&lt;GeluTanh&gt;(x, y)</c>,
+/// <c>Backward&lt;GeluTanh&gt;(x, dy, dx)</c>, or the named methods (<c>Gelu(x, y, GeluForm.Tanh)</c>).
+/// The three built-in operators are loaded up front; an operator defined elsewhere (say, in a
+/// training program) is loaded on its first use.
+/// </summary>
+public sealed class ActivationKernels
+{
+    readonly Device.Device _device;
+    readonly Dictionary<Type, Loaded> _loaded = new();
+
+    sealed record Loaded(
+        Action<KernelConfig, ArrayView<float>, ArrayView<float>> Forward,
+        Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> Backward);
+
+    public ActivationKernels(Device.Device device)
+    {
+        _device = device;
+        Load<GeluErf>();
+        Load<GeluTanh>();
+        Load<ReluSquared>();
+    }
+
+    Loaded Load<TOp>() where TOp : struct, IActivation
+    {
+        if (_loaded.TryGetValue(typeof(TOp), out var loaded)) return loaded;
+        var acc = _device.Accelerator;
+        loaded = new Loaded(
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(ActivationKernelMethods.ForwardKernel<TOp>),
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>>(
+                ActivationKernelMethods.BackwardKernel<TOp>));
+        _loaded[typeof(TOp)] = loaded;
+        return loaded;
+    }
+
+    /// <summary>y = op(x), element-wise.</summary>
+    public void Forward<TOp>(ArrayView<float> x, ArrayView<float> y) where TOp : struct, IActivation
+    {
+        Shapes.SameLength(typeof(TOp).Name, x, y);
+        Load<TOp>().Forward(_device.Launch.For(y.Length), x, y);
+    }
+
+    /// <summary>dx = op'(x)·dy, element-wise; dx is overwritten.</summary>
+    public void Backward<TOp>(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx)
+        where TOp : struct, IActivation
+    {
+        string op = typeof(TOp).Name + " backward";
+        Shapes.SameLength(op, x, dy);
+        Shapes.SameLength(op, x, dx);
+        Load<TOp>().Backward(_device.Launch.For(dx.Length), x, dy, dx);
+    }
+
+    public void Gelu(ArrayView<float> x, ArrayView<float> y, GeluForm form)
+    {
+        switch (form)
+        {
+            case GeluForm.Erf: Forward<GeluErf>(x, y); break;
+            case GeluForm.Tanh: Forward<GeluTanh>(x, y); break;
+            default: throw UnknownForm(form);
+        }
+    }
+
+    public void GeluBackward(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, GeluForm form)
+    {
+        switch (form)
+        {
+            case GeluForm.Erf: Backward<GeluErf>(x, dy, dx); break;
+            case GeluForm.Tanh: Backward<GeluTanh>(x, dy, dx); break;
+            default: throw UnknownForm(form);
+        }
+    }
+
+    public void ReluSquared(ArrayView<float> x, ArrayView<float> y) => Forward<ReluSquared>(x, y);
+
+    public void ReluSquaredBackward(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx) =>
+        Backward<ReluSquared>(x, dy, dx);
+
+    static ArgumentOutOfRangeException UnknownForm(GeluForm form) =>
+        new(nameof(form), form, "Gelu: the form must be GeluForm.Erf or GeluForm.Tanh.");
+}
+
+public static class ActivationOps
+{
+    public static ActivationKernels Activations(this Device.Device d) => d.Kernels(static d => new ActivationKernels(d));
+}
