@@ -7,14 +7,16 @@ namespace Speedrun.Kernels.Device;
 /// <summary>
 /// A caching allocator: freed buffers go back to a free list keyed by element size and rounded length,
 /// so a training step allocates nothing once every shape it uses has been seen (warm-up).
-/// Not thread-safe: one pool per device, used from the training thread.
+/// Not thread-safe: one pool per device, used from the training thread. Reuse is safe without waiting
+/// because every kernel and copy runs on the device's one stream, in order: a buffer returned while work
+/// that uses it is still queued is only handed to work queued after it.
 /// </summary>
 public sealed class MemoryPool : IDisposable
 {
     const long Granule = 64; // elements; lengths are rounded up to a multiple of this
 
     readonly Accelerator _accelerator;
-    readonly Dictionary<(int ElementSize, long Length), Stack<MemoryBuffer>> _free = new();
+    readonly Dictionary<(Type Element, long Length), Stack<MemoryBuffer>> _free = new();
     readonly List<MemoryBuffer> _all = new();
 
     internal MemoryPool(Accelerator accelerator) => _accelerator = accelerator;
@@ -33,7 +35,7 @@ public sealed class MemoryPool : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         int elementSize = Unsafe.SizeOf<T>();
         long rounded = Math.Max(Granule, (length + Granule - 1) / Granule * Granule);
-        var key = (elementSize, rounded);
+        var key = (typeof(T), rounded); // by type: a buffer is typed (MemoryBuffer1D<T>) for its life
         MemoryBuffer raw;
         if (_free.TryGetValue(key, out var stack) && stack.Count > 0)
         {
@@ -50,7 +52,7 @@ public sealed class MemoryPool : IDisposable
         return new PooledBuffer<T>(this, raw, key, length);
     }
 
-    internal void Return((int, long) key, MemoryBuffer buffer)
+    internal void Return((Type, long) key, MemoryBuffer buffer)
     {
         if (!_free.TryGetValue(key, out var stack)) _free[key] = stack = new Stack<MemoryBuffer>();
         stack.Push(buffer);
@@ -81,10 +83,10 @@ public sealed class MemoryPool : IDisposable
 public sealed class PooledBuffer<T> : IDisposable where T : unmanaged
 {
     readonly MemoryPool _pool;
-    readonly (int, long) _key;
+    readonly (Type, long) _key;
     MemoryBuffer? _raw;
 
-    internal PooledBuffer(MemoryPool pool, MemoryBuffer raw, (int, long) key, long length)
+    internal PooledBuffer(MemoryPool pool, MemoryBuffer raw, (Type, long) key, long length)
     {
         _pool = pool;
         _raw = raw;

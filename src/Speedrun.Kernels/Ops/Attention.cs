@@ -194,7 +194,7 @@ public sealed class AttentionKernels
     internal AttentionKernels(Device.Device device, int rowLanes)
     {
         _device = device;
-        _lanes = RowLanes.Check(device, rowLanes);
+        _lanes = Lanes.Check(device, rowLanes);
         var acc = device.Accelerator;
         _splitHeads = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(
             AttentionKernelMethods.SplitHeadsKernel);

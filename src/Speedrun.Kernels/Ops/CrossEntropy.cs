@@ -156,7 +156,7 @@ public sealed class CrossEntropyKernels
     internal CrossEntropyKernels(Device.Device device, int rowLanes)
     {
         _device = device;
-        _lanes = RowLanes.Check(device, rowLanes);
+        _lanes = Lanes.Check(device, rowLanes);
         var acc = device.Accelerator;
         _forwardBackward = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, float,
             ArrayView<float>, ArrayView<float>, int>(CrossEntropyKernelMethods.ForwardBackwardKernel);

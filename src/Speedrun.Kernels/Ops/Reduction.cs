@@ -87,7 +87,7 @@ public sealed class ReductionKernels
     internal ReductionKernels(Device.Device device, int rowLanes)
     {
         _device = device;
-        _lanes = RowLanes.Check(device, rowLanes);
+        _lanes = Lanes.Check(device, rowLanes);
         if (ReductionKernelMethods.TreeWidth % _lanes != 0)
             throw new ArgumentOutOfRangeException(nameof(rowLanes), rowLanes,
                 $"The reduction tree needs a lane count dividing {ReductionKernelMethods.TreeWidth}.");

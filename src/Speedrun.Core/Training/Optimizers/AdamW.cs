@@ -1,3 +1,4 @@
+using ILGPU.Runtime;
 using Speedrun.Core.Autograd;
 using Speedrun.Kernels.Ops;
 
