@@ -1,6 +1,6 @@
 using System.Reflection;
 using System.Runtime.Loader;
-using Speedrun.Core.Benchmark.Catalog;
+using Speedrun.Core.Benchmark;
 using Speedrun.Core.Benchmark.Runs;
 
 namespace Speedrun.Core.Tests;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using Speedrun.Core.Benchmark.Catalog;
+using Speedrun.Core.Benchmark;
 using Speedrun.Core.Benchmark.Runs;
 using Speedrun.Core.Training;
 
