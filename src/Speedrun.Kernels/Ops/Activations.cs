@@ -102,7 +102,8 @@ public static class ActivationKernelMethods
         where TOp : struct, IActivation
     {
         var op = default(TOp);
-        for (int i = Threads.Index; i < y.IntLength; i += Threads.Count) y[i] = op.Forward(x[i]);
+        int iEnd = y.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride) y[i] = op.Forward(x[i]);
     }
 
     /// <summary>dx = op'(x)·dy (written).</summary>
@@ -111,7 +112,8 @@ public static class ActivationKernelMethods
         where TOp : struct, IActivation
     {
         var op = default(TOp);
-        for (int i = Threads.Index; i < dx.IntLength; i += Threads.Count) dx[i] = op.Backward(x[i], dy[i]);
+        int iEnd = dx.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride) dx[i] = op.Backward(x[i], dy[i]);
     }
 }
 

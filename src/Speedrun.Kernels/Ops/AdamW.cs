@@ -27,7 +27,8 @@ public static class AdamWKernelMethods
         ArrayView<float> v, ArrayView<float> gradScale, AdamWCoefficients k)
     {
         float scale = gradScale[0];
-        for (int i = Threads.Index; i < param.IntLength; i += Threads.Count)
+        int iEnd = param.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             float g = grad[i] * scale;
             float p = param[i] * k.Decay;

@@ -32,7 +32,8 @@ public static class AttentionKernelMethods
         ArrayView<float> v, int T, int NH, int HS)
     {
         int c = NH * HS;
-        for (int i = Threads.Index; i < q.IntLength; i += Threads.Count)
+        int iEnd = q.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             int src = PackedOffset(i, T, NH, HS, 3 * c);
             q[i] = qkv[src];
@@ -47,7 +48,8 @@ public static class AttentionKernelMethods
         ArrayView<float> dqkv, int T, int NH, int HS)
     {
         int c = NH * HS;
-        for (int i = Threads.Index; i < dq.IntLength; i += Threads.Count)
+        int iEnd = dq.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             int dst = PackedOffset(i, T, NH, HS, 3 * c);
             dqkv[dst] = dq[i];
@@ -60,7 +62,8 @@ public static class AttentionKernelMethods
     [Kernel]
     internal static void MergeHeadsKernel(ArrayView<float> yHeads, ArrayView<float> y, int T, int NH, int HS)
     {
-        for (int i = Threads.Index; i < yHeads.IntLength; i += Threads.Count)
+        int iEnd = yHeads.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
             y[PackedOffset(i, T, NH, HS, NH * HS)] = yHeads[i];
     }
 
@@ -68,7 +71,8 @@ public static class AttentionKernelMethods
     [Kernel]
     internal static void SplitHeadGradsKernel(ArrayView<float> dy, ArrayView<float> dyHeads, int T, int NH, int HS)
     {
-        for (int i = Threads.Index; i < dyHeads.IntLength; i += Threads.Count)
+        int iEnd = dyHeads.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
             dyHeads[i] = dy[PackedOffset(i, T, NH, HS, NH * HS)];
     }
 

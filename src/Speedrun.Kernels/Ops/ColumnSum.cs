@@ -24,7 +24,8 @@ public static class ColumnSumKernelMethods
     internal static void ChunkSumsKernel(ArrayView<float> m, int rows, int cols, int rowsPerChunk,
         ArrayView<float> partials)
     {
-        for (int i = Threads.Index; i < partials.IntLength; i += Threads.Count)
+        int iEnd = partials.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             int chunk = i / cols, c = i - chunk * cols;
             int first = chunk * rowsPerChunk, end = Math.Min(rows, first + rowsPerChunk);
@@ -40,7 +41,8 @@ public static class ColumnSumKernelMethods
         int lanes)
     {
         int lane = Lanes.Lane(lanes);
-        for (int c = Lanes.FirstRow(lanes); c < cols; c += Lanes.RowStride(lanes))
+        int cStride = Lanes.RowStride(lanes);
+        for (int c = Lanes.FirstRow(lanes); c < cols; c += cStride)
         {
             float s = 0f;
             for (int k = lane; k < chunks; k += lanes) s += partials[k * cols + c];

@@ -29,7 +29,8 @@ public static class CrossEntropyKernelMethods
         float dLossScale, float softcap, ArrayView<float> losses, ArrayView<float> dLogits, int lanes)
     {
         int lane = Threads.Index % lanes, row0 = Threads.Index / lanes, rowStride = Threads.Count / lanes;
-        for (int row = row0; row < targets.IntLength; row += rowStride)
+        int rows = targets.IntLength;
+        for (int row = row0; row < rows; row += rowStride)
         {
             var z = logits.SubView((long)row * Vp, Vp);
             var dz = dLogits.SubView((long)row * Vp, Vp);
@@ -72,7 +73,8 @@ public static class CrossEntropyKernelMethods
         float softcap, ArrayView<float> losses, int lanes)
     {
         int lane = Threads.Index % lanes, row0 = Threads.Index / lanes, rowStride = Threads.Count / lanes;
-        for (int row = row0; row < targets.IntLength; row += rowStride)
+        int rows = targets.IntLength;
+        for (int row = row0; row < rows; row += rowStride)
         {
             int target = targets[row];
             if (target < 0 || target >= V)

@@ -12,48 +12,55 @@ public static class ElementwiseKernelMethods
     [Kernel]
     internal static void FillKernel(ArrayView<float> y, float value)
     {
-        for (int i = Threads.Index; i < y.IntLength; i += Threads.Count) y[i] = value;
+        int n = y.IntLength, stride = Threads.Count;
+        for (int i = Threads.Index; i < n; i += stride) y[i] = value;
     }
 
     /// <summary>y = alpha * x (x and y may alias).</summary>
     [Kernel]
     internal static void ScaleKernel(ArrayView<float> x, float alpha, ArrayView<float> y)
     {
-        for (int i = Threads.Index; i < y.IntLength; i += Threads.Count) y[i] = alpha * x[i];
+        int iEnd = y.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride) y[i] = alpha * x[i];
     }
 
     /// <summary>y += alpha * x.</summary>
     [Kernel]
     internal static void AccumulateKernel(ArrayView<float> x, float alpha, ArrayView<float> y)
     {
-        for (int i = Threads.Index; i < y.IntLength; i += Threads.Count) y[i] += alpha * x[i];
+        int iEnd = y.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride) y[i] += alpha * x[i];
     }
 
     /// <summary>z = x + y (the residual add).</summary>
     [Kernel]
     internal static void AddKernel(ArrayView<float> x, ArrayView<float> y, ArrayView<float> z)
     {
-        for (int i = Threads.Index; i < z.IntLength; i += Threads.Count) z[i] = x[i] + y[i];
+        int iEnd = z.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride) z[i] = x[i] + y[i];
     }
 
     [Kernel]
     internal static void CopyKernel(ArrayView<float> x, ArrayView<float> y)
     {
-        for (int i = Threads.Index; i < y.IntLength; i += Threads.Count) y[i] = x[i];
+        int iEnd = y.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride) y[i] = x[i];
     }
 
     /// <summary>fp32 -> bf16, round to nearest even.</summary>
     [Kernel]
     internal static void ToBFloat16Kernel(ArrayView<float> x, ArrayView<BFloat16> y)
     {
-        for (int i = Threads.Index; i < y.IntLength; i += Threads.Count) y[i] = new BFloat16(BFloat16.Round(x[i]));
+        int iEnd = y.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride) y[i] = new BFloat16(BFloat16.Round(x[i]));
     }
 
     /// <summary>bf16 -> fp32 (exact).</summary>
     [Kernel]
     internal static void ToFloat32Kernel(ArrayView<BFloat16> x, ArrayView<float> y)
     {
-        for (int i = Threads.Index; i < y.IntLength; i += Threads.Count) y[i] = BFloat16.Widen(x[i].Bits);
+        int iEnd = y.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride) y[i] = BFloat16.Widen(x[i].Bits);
     }
 }
 

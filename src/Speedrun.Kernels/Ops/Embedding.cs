@@ -27,7 +27,8 @@ public static class EmbeddingKernelMethods
         int usePositions, int T, int C, ArrayView<float> output)
     {
         int vocab = wte.IntLength / C;
-        for (int i = Threads.Index; i < output.IntLength; i += Threads.Count)
+        int iEnd = output.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             int bt = i / C, c = i - bt * C;
             int token = tokens[bt];
@@ -43,7 +44,8 @@ public static class EmbeddingKernelMethods
         ArrayView<int> positions, ArrayView<float> dOut, int C, ArrayView<float> dWte)
     {
         int work = uniqueTokens.IntLength * C;
-        for (int i = Threads.Index; i < work; i += Threads.Count)
+        int iEnd = work, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             int u = i / C, c = i - u * C;
             int end = offsets[u + 1];
@@ -58,7 +60,8 @@ public static class EmbeddingKernelMethods
     internal static void PositionBackwardKernel(ArrayView<float> dOut, int B, int T, int C, ArrayView<float> dWpe)
     {
         int work = T * C;
-        for (int i = Threads.Index; i < work; i += Threads.Count)
+        int iEnd = work, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             float s = 0f;
             for (int b = 0; b < B; b++) s += dOut[b * work + i];

@@ -19,7 +19,8 @@ public static class GradNormKernelMethods
     [Kernel]
     internal static void CombineKernel(ArrayView<float> sumsOfSquares, ArrayView<float> norm)
     {
-        for (int i = Threads.Index; i < 1; i += Threads.Count)
+        int iEnd = 1, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             float total = 0f;
             for (int t = 0; t < sumsOfSquares.IntLength; t++) total += sumsOfSquares[t];
@@ -31,7 +32,8 @@ public static class GradNormKernelMethods
     [Kernel]
     internal static void ClipScaleKernel(ArrayView<float> norm, float maxNorm, ArrayView<float> scale)
     {
-        for (int i = Threads.Index; i < 1; i += Threads.Count)
+        int iEnd = 1, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             float coefficient = maxNorm / (norm[0] + 1e-6f);
             scale[0] = coefficient >= 1f ? 1f : coefficient;

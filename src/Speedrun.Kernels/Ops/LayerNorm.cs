@@ -25,7 +25,8 @@ public static class LayerNormKernelMethods
         ArrayView<float> y, ArrayView<float> mean, ArrayView<float> rstd, int lanes)
     {
         int lane = Lanes.Lane(lanes);
-        for (int row = Lanes.FirstRow(lanes); row < rows; row += Lanes.RowStride(lanes))
+        int rowStride = Lanes.RowStride(lanes);
+        for (int row = Lanes.FirstRow(lanes); row < rows; row += rowStride)
         {
             var xr = x.SubView(row * cols, cols);
             var yr = y.SubView(row * cols, cols);
@@ -55,7 +56,8 @@ public static class LayerNormKernelMethods
         ArrayView<float> rstd, int rows, int cols, ArrayView<float> dx, int lanes)
     {
         int lane = Lanes.Lane(lanes);
-        for (int row = Lanes.FirstRow(lanes); row < rows; row += Lanes.RowStride(lanes))
+        int rowStride = Lanes.RowStride(lanes);
+        for (int row = Lanes.FirstRow(lanes); row < rows; row += rowStride)
         {
             var xr = x.SubView(row * cols, cols);
             var dyr = dy.SubView(row * cols, cols);
@@ -87,7 +89,8 @@ public static class LayerNormKernelMethods
         ArrayView<float> dy, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> rstd, int rows, int cols,
         int rowsPerChunk, ArrayView<float> weightPartials, ArrayView<float> biasPartials)
     {
-        for (int i = Threads.Index; i < weightPartials.IntLength; i += Threads.Count)
+        int iEnd = weightPartials.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int i = Threads.Index; i < iEnd; i += iStride)
         {
             int chunk = i / cols, c = i - chunk * cols;
             int first = chunk * rowsPerChunk, end = Math.Min(rows, first + rowsPerChunk);

@@ -26,7 +26,8 @@ public static class ReductionKernelMethods
     internal static void StridedPartialSumsKernel(ArrayView<float> x, ArrayView<float> partials, int square)
     {
         int n = x.IntLength, parts = partials.IntLength;
-        for (int p = Threads.Index; p < parts; p += Threads.Count)
+        int pEnd = parts, pStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
+        for (int p = Threads.Index; p < pEnd; p += pStride)
         {
             float acc = 0f;
             if (square != 0)

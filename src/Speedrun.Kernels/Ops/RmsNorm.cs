@@ -19,7 +19,8 @@ public static class RmsNormKernelMethods
         ArrayView<float> x, int rows, int cols, float eps, ArrayView<float> y, ArrayView<float> rstd, int lanes)
     {
         int lane = Lanes.Lane(lanes);
-        for (int row = Lanes.FirstRow(lanes); row < rows; row += Lanes.RowStride(lanes))
+        int rowStride = Lanes.RowStride(lanes);
+        for (int row = Lanes.FirstRow(lanes); row < rows; row += rowStride)
         {
             var xr = x.SubView(row * cols, cols);
             var yr = y.SubView(row * cols, cols);
@@ -38,7 +39,8 @@ public static class RmsNormKernelMethods
         int lanes)
     {
         int lane = Lanes.Lane(lanes);
-        for (int row = Lanes.FirstRow(lanes); row < rows; row += Lanes.RowStride(lanes))
+        int rowStride = Lanes.RowStride(lanes);
+        for (int row = Lanes.FirstRow(lanes); row < rows; row += rowStride)
         {
             var xr = x.SubView(row * cols, cols);
             var dyr = dy.SubView(row * cols, cols);

@@ -18,7 +18,8 @@ public static class SoftmaxKernelMethods
     internal static void ForwardKernel(ArrayView<float> x, int rows, int cols, ArrayView<float> y, int lanes)
     {
         int lane = Lanes.Lane(lanes);
-        for (int row = Lanes.FirstRow(lanes); row < rows; row += Lanes.RowStride(lanes))
+        int rowStride = Lanes.RowStride(lanes);
+        for (int row = Lanes.FirstRow(lanes); row < rows; row += rowStride)
         {
             var xr = x.SubView(row * cols, cols);
             var yr = y.SubView(row * cols, cols);
@@ -37,7 +38,8 @@ public static class SoftmaxKernelMethods
         ArrayView<float> y, ArrayView<float> dy, int rows, int cols, ArrayView<float> dx, int lanes)
     {
         int lane = Lanes.Lane(lanes);
-        for (int row = Lanes.FirstRow(lanes); row < rows; row += Lanes.RowStride(lanes))
+        int rowStride = Lanes.RowStride(lanes);
+        for (int row = Lanes.FirstRow(lanes); row < rows; row += rowStride)
         {
             var yr = y.SubView(row * cols, cols);
             var dyr = dy.SubView(row * cols, cols);
