@@ -13,13 +13,18 @@ internal static class DoctorCommand
         var device = new Option<string>("--device") { Description = "cpu, cuda or auto", DefaultValueFactory = _ => "auto" };
         var output = new Option<string?>("--out") { Description = "Folder for report.md and report.json" };
         var quick = new Option<bool>("--quick") { Description = "Skip the GEMM throughput sweep" };
+        var record = new Option<string?>("--record") { Description = "Also time this record's training step at full size (e.g. records/01-llmc-baseline)" };
+        var shard = new Option<string?>("--shard") { Description = "Token shard for --record (default: random tokens)" };
+        var batch = new Option<int[]?>("--micro-batch") { Description = "Micro-batch sizes to try, largest first (default 32 16 8)", AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int>("--steps") { Description = "Timed steps for --record", DefaultValueFactory = _ => 5 };
         var command = new Command("doctor", "Check the device, the native libraries and every kernel; time GEMMs.")
         {
-            device, output, quick,
+            device, output, quick, record, shard, batch, steps,
         };
         command.SetAction(parse =>
         {
-            var report = DoctorRun.Run(DeviceKinds.Parse(parse.GetValue(device)), !parse.GetValue(quick), Console.Out);
+            var options = new DoctorOptions(parse.GetValue(record), parse.GetValue(shard), parse.GetValue(batch), parse.GetValue(steps));
+            var report = DoctorRun.Run(DeviceKinds.Parse(parse.GetValue(device)), !parse.GetValue(quick), Console.Out, options);
             if (parse.GetValue(output) is { } dir) report.Write(dir);
             return report.Failures == 0 ? 0 : 1;
         });

@@ -12,6 +12,7 @@ internal sealed class DoctorReport
     public List<GemmTiming> Gemms { get; } = new();
     public List<string> Notes { get; } = new();
     public List<string> Errors { get; } = new();
+    public RecordTiming? Record { get; set; }
 
     [JsonIgnore] public int Failures => Errors.Count + Kernels.Count(k => !k.Pass);
 
@@ -42,6 +43,10 @@ internal sealed class DoctorReport
             sb.AppendLine("\n## GEMM throughput (ours, device-event timed, median of batches)\n\n| shape (M×K×N) | dtype | ms | TFLOP/s |\n|---|---|---|---|");
             foreach (var g in Gemms) sb.AppendLine($"| {g.Shape} | {g.Dtype} | {g.Milliseconds:F3} | {g.Tflops:F1} |");
         }
+        if (Record is { } r)
+            sb.AppendLine($"\n## {r.Record}: training step at full size\n\n| micro-batch | T | parameters | ms/step | tokens/s | MFU | pool GiB |\n|---|---|---|---|---|---|---|\n" +
+                          $"| {r.MicroBatch} | {r.SequenceLength} | {r.Parameters:N0} | {r.MsPerStep:F1} | {r.TokensPerSecond:N0} | " +
+                          $"{(r.Mfu is { } m ? m.ToString("P1") : "-")} | {r.PoolGiB:F1} |\n\nlosses: {string.Join(", ", r.Losses.Select(l => l.ToString("F3")))}");
         if (Notes.Count > 0) { sb.AppendLine("\n## Notes\n"); foreach (var n in Notes) sb.AppendLine($"- {n}"); }
         if (Errors.Count > 0) { sb.AppendLine("\n## Errors\n"); foreach (var e in Errors) sb.AppendLine($"- {e}"); }
         return sb.ToString();

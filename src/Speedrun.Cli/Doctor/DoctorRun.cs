@@ -11,10 +11,17 @@ using Speedrun.Kernels.Ops;
 namespace Speedrun.Cli.Doctor;
 
 /// <summary>The checks behind `speedrun doctor`, in the order a person debugging a GPU box wants them.</summary>
+/// <summary>Optional doctor work: time a record's training step at full size.</summary>
+internal sealed record DoctorOptions(string? RecordDir = null, string? Shard = null, int[]? Batches = null, int TimedSteps = 5)
+{
+    public int[] MicroBatches => Batches ?? [32, 16, 8];
+}
+
 internal static partial class DoctorRun
 {
-    public static DoctorReport Run(DeviceKind? kind, bool gemmSweep, TextWriter log)
+    public static DoctorReport Run(DeviceKind? kind, bool gemmSweep, TextWriter log, DoctorOptions? options = null)
     {
+        options ??= new DoctorOptions();
         var report = new DoctorReport();
         var env = report.Environment;
         env["os"] = RuntimeInformation.OSDescription;
@@ -67,6 +74,12 @@ internal static partial class DoctorRun
             }
             if (gemmSweep && device.IsCuda)
                 RunStep(report, log, "GEMM throughput", () => GemmThroughput.Run(device, report, log));
+            if (options.RecordDir is { } record)
+            {
+                device.Accelerator.Bind();
+                RunStep(report, log, $"record step timing ({record})", () =>
+                    RecordStepTiming.Run(device, record, options.Shard, options.MicroBatches, options.TimedSteps, report, log));
+            }
         }
         log.WriteLine(report.Failures == 0 ? "doctor: all checks passed" : $"doctor: {report.Failures} problem(s)");
         return report;

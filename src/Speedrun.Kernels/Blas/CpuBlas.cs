@@ -14,6 +14,8 @@ internal sealed unsafe class CpuBlas : IBlas
 {
     public string Description => $"managed SIMD GEMM ({CpuGemm.InstructionSet}, {Environment.ProcessorCount} threads)";
 
+    public bool AllowTf32 { get; set; }
+
     public void Gemm(in Gemm g, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)
     {
         g.Validate("CPU GEMM fp32", a.Length, b.Length, c.Length);

@@ -34,6 +34,20 @@ internal sealed unsafe class CuBlas : IBlas
     }
 
     public int Version { get; }
+
+    bool _tf32;
+
+    public bool AllowTf32
+    {
+        get => _tf32;
+        set
+        {
+            if (value == _tf32) return;
+            _device.Accelerator.Bind();
+            Check(SetMathMode(_handle, value ? MathTf32 : MathDefault));
+            _tf32 = value;
+        }
+    }
     public string Description { get; }
 
     public void Gemm(in Gemm g, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c)

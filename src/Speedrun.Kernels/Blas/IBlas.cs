@@ -13,6 +13,10 @@ public interface IBlas : IDisposable
     /// <summary>Which library does the work and where it was loaded from.</summary>
     string Description { get; }
 
+    /// <summary>Lets fp32 GEMMs use TF32 tensor cores (10-bit mantissa operands, fp32 accumulation) where
+    /// the device has them; off by default so fp32 stays exact. Ignored on the CPU.</summary>
+    bool AllowTf32 { get; set; }
+
     void Gemm(in Gemm g, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c);
 
     void Gemm(in Gemm g, ArrayView<BFloat16> a, ArrayView<BFloat16> b, ArrayView<float> c);

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Speedrun.Core.Autograd;
 using Speedrun.Core.Training.Modules;
 using Speedrun.Core.Training.Optimizers;
@@ -6,6 +5,9 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = Speedrun.Core.Autograd.Tensor;
 using TTensor = TorchSharp.torch.Tensor;
+using Device = Speedrun.Kernels.Device.Device;
+using Module = Speedrun.Core.Training.Modules.Module;
+using Parameter = TorchSharp.Modules.Parameter;
 
 namespace Speedrun.Core.Tests.Training;
 
@@ -27,7 +29,7 @@ public class Record1OracleTests
         return (model, (x, y) => (Tensor)loss.Invoke(model, [x, y])!);
     }
 
-    static (int[] Inputs, int[] Targets) Batch(int seed)
+    static (int[] Inputs, int[] Targets) MakeBatch(int seed)
     {
         var rng = new Random(seed);
         var tokens = Enumerable.Range(0, Batch * SeqLen + 1).Select(_ => rng.Next(Vocab)).ToArray();
@@ -37,24 +39,24 @@ public class Record1OracleTests
     /// <summary>The same GPT written with TorchSharp ops, float64, weights copied from ours by name.</summary>
     sealed class TorchGpt
     {
-        readonly Dictionary<string, nn.Parameter> _p;
+        readonly Dictionary<string, Parameter> _p;
 
         public TorchGpt(Module ours)
         {
             _p = ours.NamedParameters().ToDictionary(
                 p => p.Name,
-                p => new nn.Parameter(torch.tensor(p.Value.ToArray().Select(v => (double)v).ToArray(),
+                p => new Parameter(torch.tensor(p.Value.ToArray().Select(v => (double)v).ToArray(),
                     p.Value.Shape.Select(d => (long)d).ToArray())));
         }
 
-        public IReadOnlyDictionary<string, nn.Parameter> Parameters => _p;
+        public IReadOnlyDictionary<string, Parameter> Parameters => _p;
 
         static TTensor Rms(TTensor x) => x * torch.rsqrt(x.pow(2).mean([-1], keepdim: true) + 1e-6);
 
         public TTensor Loss(int[] inputs, int[] targets)
         {
             var idx = torch.tensor(inputs.Select(i => (long)i).ToArray(), [Batch, SeqLen]);
-            var x = nn.functional.embedding(idx, _p["wte.weight"]) + _p["wpe.weight"][..SeqLen];
+            var x = _p["wte.weight"].index_select(0, idx.view(-1)).view(Batch, SeqLen, Dim) + _p["wpe.weight"][..SeqLen];
             for (int l = 0; l < Layers; l++)
             {
                 var qkv = Rms(x).matmul(_p[$"h.{l}.attn.c_attn.weight"].t());
@@ -79,7 +81,7 @@ public class Record1OracleTests
         var (model, lossFn) = CSharpModel(device, seed: 1);
         using var _ = model;
         var torchModel = new TorchGpt(model);
-        var (inputs, targets) = Batch(7);
+        var (inputs, targets) = MakeBatch(7);
 
         float ours;
         using (var scope = new TensorScope())
@@ -119,7 +121,7 @@ public class Record1OracleTests
 
         for (int step = 0; step < 5; step++)
         {
-            var (inputs, targets) = Batch(100 + step);
+            var (inputs, targets) = MakeBatch(100 + step);
             model.ZeroGrad();
             float ours;
             using (var scope = new TensorScope())
@@ -153,7 +155,7 @@ public class Record1OracleTests
             var losses = new List<float>();
             for (int step = 0; step < 4; step++)
             {
-                var (inputs, targets) = Batch(200 + step);
+                var (inputs, targets) = MakeBatch(200 + step);
                 model.ZeroGrad();
                 using var scope = new TensorScope();
                 var loss = lossFn(Tensor.FromArray(device, inputs, Batch, SeqLen), Tensor.FromArray(device, targets, Batch, SeqLen));

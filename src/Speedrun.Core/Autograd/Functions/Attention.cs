@@ -12,6 +12,9 @@ internal sealed class CausalSelfAttention : Node
     readonly Tensor _q, _k, _v, _att;
     readonly int _b, _t, _nh, _hs;
     readonly float _scale;
+    // Under bf16 autocast the score and value GEMMs may use TF32 tensor cores (still more precise than
+    // the bf16 attention PyTorch runs under autocast); backward keeps the forward's choice.
+    readonly bool _reducedPrecision = Autocast.Current == MatmulPrecision.BF16;
 
     CausalSelfAttention(Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor att, int b, int t, int nh, int hs, float scale)
         : base("causal_self_attention", qkv)
@@ -37,7 +40,8 @@ internal sealed class CausalSelfAttention : Node
         var yHeads = Tensor.Empty(device, b, heads, t, hs);
         var y = Tensor.Empty(device, b, t, c);
         kernels.SplitHeads(qkv.F32, b, t, heads, hs, q.F32, k.F32, v.F32);
-        kernels.Core(q.F32, k.F32, v.F32, b, heads, t, hs, s, att.F32, yHeads.F32);
+        using (Tf32.When(device, Autocast.Current == MatmulPrecision.BF16))
+            kernels.Core(q.F32, k.F32, v.F32, b, heads, t, hs, s, att.F32, yHeads.F32);
         kernels.MergeHeads(yHeads.F32, b, t, heads, hs, y.F32);
         return Record(new CausalSelfAttention(qkv, q, k, v, att, b, t, heads, hs, s), y);
     }
@@ -52,7 +56,8 @@ internal sealed class CausalSelfAttention : Node
         var dv = Tensor.Empty(device, _b, _nh, _t, _hs);
         var dqkv = Tensor.Empty(device, _b, _t, 3 * _nh * _hs);
         kernels.SplitHeadGrads(dy.F32, _b, _t, _nh, _hs, dyHeads.F32);
-        kernels.CoreBackward(dyHeads.F32, _q.F32, _k.F32, _v.F32, _att.F32, _b, _nh, _t, _hs, _scale, dq.F32, dk.F32, dv.F32);
+        using (Tf32.When(device, _reducedPrecision))
+            kernels.CoreBackward(dyHeads.F32, _q.F32, _k.F32, _v.F32, _att.F32, _b, _nh, _t, _hs, _scale, dq.F32, dk.F32, dv.F32);
         kernels.MergeHeadGrads(dq.F32, dk.F32, dv.F32, _b, _t, _nh, _hs, dqkv.F32);
         return [dqkv];
     }
