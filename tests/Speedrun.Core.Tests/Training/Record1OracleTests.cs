@@ -5,7 +5,6 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = Speedrun.Core.Autograd.Tensor;
 using TTensor = TorchSharp.torch.Tensor;
-using Device = Speedrun.Kernels.Device.Device;
 using Module = Speedrun.Core.Training.Modules.Module;
 using Parameter = TorchSharp.Modules.Parameter;
 
