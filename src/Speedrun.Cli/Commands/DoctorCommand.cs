@@ -16,14 +16,17 @@ internal static class DoctorCommand
         var record = new Option<string?>("--record") { Description = "Also time this record's training step at full size (e.g. records/01-llmc-baseline)" };
         var shard = new Option<string?>("--shard") { Description = "Token shard for --record (default: random tokens)" };
         var batch = new Option<int[]?>("--micro-batch") { Description = "Micro-batch sizes to try, largest first (default 32 16 8)", AllowMultipleArgumentsPerToken = true };
+        var profile = new Option<bool>("--profile") { Description = "With --record: add one profiled step (device time per op)" };
+        var hp = new Option<string[]>("--hp") { Description = "With --record: override a hyperparameter, Name=Value (repeatable)" };
         var steps = new Option<int>("--steps") { Description = "Timed steps for --record", DefaultValueFactory = _ => 5 };
         var command = new Command("doctor", "Check the device, the native libraries and every kernel; time GEMMs.")
         {
-            device, output, quick, record, shard, batch, steps,
+            device, output, quick, record, shard, batch, steps, profile, hp,
         };
         command.SetAction(parse =>
         {
-            var options = new DoctorOptions(parse.GetValue(record), parse.GetValue(shard), parse.GetValue(batch), parse.GetValue(steps));
+            var options = new DoctorOptions(parse.GetValue(record), parse.GetValue(shard), parse.GetValue(batch), parse.GetValue(steps),
+                parse.GetValue(profile), parse.GetValue(hp) ?? []);
             var report = DoctorRun.Run(DeviceKinds.Parse(parse.GetValue(device)), !parse.GetValue(quick), Console.Out, options);
             if (parse.GetValue(output) is { } dir) report.Write(dir);
             return report.Failures == 0 ? 0 : 1;

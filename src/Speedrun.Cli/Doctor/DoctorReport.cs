@@ -13,6 +13,7 @@ internal sealed class DoctorReport
     public List<string> Notes { get; } = new();
     public List<string> Errors { get; } = new();
     public RecordTiming? Record { get; set; }
+    public List<ProfileEntry> Profile { get; } = new();
 
     [JsonIgnore] public int Failures => Errors.Count + Kernels.Count(k => !k.Pass);
 
@@ -47,6 +48,11 @@ internal sealed class DoctorReport
             sb.AppendLine($"\n## {r.Record}: training step at full size\n\n| micro-batch | T | parameters | ms/step | tokens/s | MFU | pool GiB |\n|---|---|---|---|---|---|---|\n" +
                           $"| {r.MicroBatch} | {r.SequenceLength} | {r.Parameters:N0} | {r.MsPerStep:F1} | {r.TokensPerSecond:N0} | " +
                           $"{(r.Mfu is { } m ? m.ToString("P1") : "-")} | {r.PoolGiB:F1} |\n\nlosses: {string.Join(", ", r.Losses.Select(l => l.ToString("F3")))}");
+        if (Profile.Count > 0)
+        {
+            sb.AppendLine("\n### Where one step's device time goes (profiled step; nested spans are counted in their parent too)\n\n| op | calls | ms |\n|---|---|---|");
+            foreach (var p in Profile) sb.AppendLine($"| {p.Name} | {p.Count} | {p.Milliseconds:F2} |");
+        }
         if (Notes.Count > 0) { sb.AppendLine("\n## Notes\n"); foreach (var n in Notes) sb.AppendLine($"- {n}"); }
         if (Errors.Count > 0) { sb.AppendLine("\n## Errors\n"); foreach (var e in Errors) sb.AppendLine($"- {e}"); }
         return sb.ToString();

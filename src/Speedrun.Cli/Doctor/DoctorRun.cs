@@ -12,7 +12,8 @@ namespace Speedrun.Cli.Doctor;
 
 /// <summary>The checks behind `speedrun doctor`, in the order a person debugging a GPU box wants them.</summary>
 /// <summary>Optional doctor work: time a record's training step at full size.</summary>
-internal sealed record DoctorOptions(string? RecordDir = null, string? Shard = null, int[]? Batches = null, int TimedSteps = 5)
+internal sealed record DoctorOptions(string? RecordDir = null, string? Shard = null, int[]? Batches = null, int TimedSteps = 5,
+    bool Profile = false, IReadOnlyList<string>? Overrides = null)
 {
     public int[] MicroBatches => Batches ?? [32, 16, 8];
 }
@@ -78,7 +79,8 @@ internal static partial class DoctorRun
             {
                 device.Accelerator.Bind();
                 RunStep(report, log, $"record step timing ({record})", () =>
-                    RecordStepTiming.Run(device, record, options.Shard, options.MicroBatches, options.TimedSteps, report, log));
+                    RecordStepTiming.Run(device, record, options.Shard, options.MicroBatches, options.TimedSteps, options.Profile,
+                    options.Overrides ?? [], report, log));
             }
         }
         log.WriteLine(report.Failures == 0 ? "doctor: all checks passed" : $"doctor: {report.Failures} problem(s)");

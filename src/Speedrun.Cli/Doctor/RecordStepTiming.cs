@@ -16,7 +16,8 @@ namespace Speedrun.Cli.Doctor;
 /// </summary>
 internal static class RecordStepTiming
 {
-    public static void Run(Device device, string recordDir, string? shardPath, int[] batches, int steps, DoctorReport report, TextWriter log)
+    public static void Run(Device device, string recordDir, string? shardPath, int[] batches, int steps, bool profile,
+        IReadOnlyList<string> overrides, DoctorReport report, TextWriter log)
     {
         var source = Path.Combine(recordDir, "Train.cs");
         var dll = Path.Combine(Path.GetTempPath(), $"speedrun-doctor-{Guid.NewGuid():N}.dll");
@@ -30,13 +31,23 @@ internal static class RecordStepTiming
         foreach (int b in batches)
         {
             var hp = Activator.CreateInstance(hpType)!;
+            foreach (var o in overrides)
+            {
+                var parts = o.Split('=', 2);
+                var prop = parts.Length == 2 ? hpType.GetProperty(parts[0]) : null;
+                if (prop is null) throw new ArgumentException($"--hp '{o}': expected Name=Value with Name a Hyperparameters property");
+                prop.SetValue(hp, Convert.ChangeType(parts[1], prop.PropertyType, System.Globalization.CultureInfo.InvariantCulture));
+            }
             hpType.GetProperty("MicroBatch")!.SetValue(hp, b);
             int t = (int)hpType.GetProperty("SequenceLength")!.GetValue(hp)!;
             int layers = (int)hpType.GetProperty("Layers")!.GetValue(hp)!;
             int dim = (int)hpType.GetProperty("Dim")!.GetValue(hp)!;
             try
             {
-                var timing = TimeSteps(device, gptType, hp, b, t, shardPath, steps, log);
+                var profileEntries = new List<ProfileEntry>();
+                var timing = TimeSteps(device, gptType, hp, b, t, shardPath, steps, log, profile, profileEntries);
+                report.Profile.AddRange(profileEntries);
+                foreach (var e in profileEntries.Take(25)) log.WriteLine($"    {e.Milliseconds,9:F2} ms  {e.Count,4}x  {e.Name}");
                 double tokens = (double)b * t;
                 double tokPerS = tokens / (timing.MedianMs / 1000);
                 double flopsPerToken = 6.0 * timing.Parameters + 6.0 * layers * dim * t; // llm.c's count
@@ -61,7 +72,8 @@ internal static class RecordStepTiming
 
     sealed record Timing(double MedianMs, long Parameters, IReadOnlyList<float> Losses);
 
-    static Timing TimeSteps(Device device, Type gptType, object hp, int b, int t, string? shardPath, int steps, TextWriter log)
+    static Timing TimeSteps(Device device, Type gptType, object hp, int b, int t, string? shardPath, int steps, TextWriter log,
+        bool profile, List<ProfileEntry> profileOut)
     {
         var tokens = Tokens(shardPath, b * t + 1);
         var inputs = tokens[..^1];
@@ -97,6 +109,24 @@ internal static class RecordStepTiming
             log.WriteLine($"    step {step}{(step < warmup ? " (warm-up)" : "")}: {ms:F1} ms device, {wall.Elapsed.TotalMilliseconds:F1} ms wall, loss {losses[^1]:F4}");
         }
         times.Sort();
+        if (profile)
+        {
+            // One more step with every op bracketed by device markers (slightly slower than the timed ones).
+            using var profiler = Profiler.Start(device);
+            model.ZeroGrad();
+            using (var scope = new TensorScope())
+            {
+                var x = Tensor.FromArray(device, inputs, b, t);
+                var y = Tensor.FromArray(device, targets, b, t);
+                Tensor l;
+                using (Autocast.Use(precision)) l = (Tensor)loss.Invoke(model, [x, y])!;
+                l.Backward();
+                optimizer.Step(1f, clip.Compute(model.Parameters(), 1f));
+                l.Item();
+            }
+            foreach (var (name, count, ms) in profiler.Summary())
+                profileOut.Add(new ProfileEntry(name, count, ms));
+        }
         return new Timing(times[times.Count / 2], model.ParameterCount(), losses);
     }
 
@@ -126,6 +156,9 @@ internal static class RecordStepTiming
         e.Message.Contains("OUT_OF_MEMORY", StringComparison.OrdinalIgnoreCase) ||
         (e.InnerException is { } inner && IsOutOfMemory(inner));
 }
+
+/// <summary>Device time of one op name over one profiled step (nested spans count in both).</summary>
+internal sealed record ProfileEntry(string Name, int Count, double Milliseconds);
 
 /// <summary>Record step timing as reported by the doctor.</summary>
 internal sealed record RecordTiming(string Record, int MicroBatch, int SequenceLength, long Parameters, double MsPerStep,

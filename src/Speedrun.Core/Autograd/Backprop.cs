@@ -29,6 +29,7 @@ public static class Backprop
             var node = order[i];
             var output = node.Output!;
             Tensor?[] grads;
+            using var span = Profiler.Op(node.Name + ".backward");
             if (ReferenceEquals(node, loss.Creator))
                 grads = node.BackwardFromSeed(seedTensor, seed);
             else if (output.Grad is { } g)

@@ -40,13 +40,7 @@ internal sealed unsafe class CuBlas : IBlas
     public bool AllowTf32
     {
         get => _tf32;
-        set
-        {
-            if (value == _tf32) return;
-            _device.Accelerator.Bind();
-            Check(SetMathMode(_handle, value ? MathTf32 : MathDefault));
-            _tf32 = value;
-        }
+        set => _tf32 = value; // applied per call through the compute type
     }
     public string Description { get; }
 
@@ -76,14 +70,15 @@ internal sealed unsafe class CuBlas : IBlas
         if (g.M == 0 || g.N == 0 || g.BatchCount == 0) return;
         _device.Accelerator.Bind();
         float alpha = g.Alpha, beta = g.Beta;
+        int compute = aType == R32F && _tf32 ? Compute32FFastTF32 : Compute32F;
         // Column-major view: C^T (N x M) = op(B)^T (N x K) * op(A)^T (K x M).
         int opB = g.TransB ? OpT : OpN, opA = g.TransA ? OpT : OpN;
         if (g.BatchCount == 1)
             Check(GemmEx(_handle, opB, opA, g.N, g.M, g.K, &alpha, b, bType, g.Ldb, a, aType, g.Lda,
-                &beta, c, cType, g.Ldc, Compute32F, GemmDefault));
+                &beta, c, cType, g.Ldc, compute, GemmDefault));
         else
             Check(GemmStridedBatchedEx(_handle, opB, opA, g.N, g.M, g.K, &alpha, b, bType, g.Ldb, g.StrideB,
-                a, aType, g.Lda, g.StrideA, &beta, c, cType, g.Ldc, g.StrideC, g.BatchCount, Compute32F, GemmDefault));
+                a, aType, g.Lda, g.StrideA, &beta, c, cType, g.Ldc, g.StrideC, g.BatchCount, compute, GemmDefault));
     }
 
     public void Dispose()

@@ -95,6 +95,9 @@ public sealed class Device : IDisposable
         ? new CudaEventTimer(Accelerator, ((CudaStream)Stream).StreamPtr)
         : new HostClockTimer(Accelerator);
 
+    /// <summary>Records a marker in the stream without waiting (see <see cref="DeviceMarker"/>).</summary>
+    public DeviceMarker Mark() => DeviceMarker.Record(this);
+
     /// <summary>The raw CUDA stream handle (0 = the legacy default stream).</summary>
     internal nint CudaStreamHandle => IsCuda ? ((CudaStream)Stream).StreamPtr : 0;
 

@@ -39,10 +39,13 @@ internal sealed class CausalSelfAttention : Node
         var att = Tensor.Empty(device, b, heads, t, t);
         var yHeads = Tensor.Empty(device, b, heads, t, hs);
         var y = Tensor.Empty(device, b, t, c);
-        kernels.SplitHeads(qkv.F32, b, t, heads, hs, q.F32, k.F32, v.F32);
+        using (Profiler.Op("attention.split_heads"))
+            kernels.SplitHeads(qkv.F32, b, t, heads, hs, q.F32, k.F32, v.F32);
+        using (Profiler.Op("attention.core"))
         using (Tf32.When(device, Autocast.Current == MatmulPrecision.BF16))
             kernels.Core(q.F32, k.F32, v.F32, b, heads, t, hs, s, att.F32, yHeads.F32);
-        kernels.MergeHeads(yHeads.F32, b, t, heads, hs, y.F32);
+        using (Profiler.Op("attention.merge_heads"))
+            kernels.MergeHeads(yHeads.F32, b, t, heads, hs, y.F32);
         return Record(new CausalSelfAttention(qkv, q, k, v, att, b, t, heads, hs, s), y);
     }
 
@@ -55,10 +58,13 @@ internal sealed class CausalSelfAttention : Node
         var dk = Tensor.Empty(device, _b, _nh, _t, _hs);
         var dv = Tensor.Empty(device, _b, _nh, _t, _hs);
         var dqkv = Tensor.Empty(device, _b, _t, 3 * _nh * _hs);
-        kernels.SplitHeadGrads(dy.F32, _b, _t, _nh, _hs, dyHeads.F32);
+        using (Profiler.Op("attention.split_head_grads"))
+            kernels.SplitHeadGrads(dy.F32, _b, _t, _nh, _hs, dyHeads.F32);
+        using (Profiler.Op("attention.core_backward"))
         using (Tf32.When(device, _reducedPrecision))
             kernels.CoreBackward(dyHeads.F32, _q.F32, _k.F32, _v.F32, _att.F32, _b, _nh, _t, _hs, _scale, dq.F32, dk.F32, dv.F32);
-        kernels.MergeHeadGrads(dq.F32, dk.F32, dv.F32, _b, _t, _nh, _hs, dqkv.F32);
+        using (Profiler.Op("attention.merge_head_grads"))
+            kernels.MergeHeadGrads(dq.F32, dk.F32, dv.F32, _b, _t, _nh, _hs, dqkv.F32);
         return [dqkv];
     }
 }

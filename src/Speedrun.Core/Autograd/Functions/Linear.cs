@@ -12,7 +12,7 @@ internal sealed class Linear : Node
 {
     readonly int _rows, _in, _out;
 
-    Linear(Tensor x, Tensor w, int rows) : base("linear", x, w)
+    Linear(Tensor x, Tensor w, int rows) : base($"linear {w.Dim(1)}->{w.Dim(0)}", x, w)
     {
         _rows = rows;
         _out = w.Dim(0);

@@ -17,8 +17,12 @@ internal static class Matmul
         var ops = device.Elementwise();
         using var a16 = device.Pool.Rent<BFloat16>(a.Length);
         using var b16 = device.Pool.Rent<BFloat16>(b.Length);
-        ops.ToBFloat16(a.F32, a16.View);
-        ops.ToBFloat16(b.F32, b16.View);
-        device.Blas.Gemm(g, a16.View, b16.View, c.F32);
+        using (Profiler.Op("matmul.cast_bf16"))
+        {
+            ops.ToBFloat16(a.F32, a16.View);
+            ops.ToBFloat16(b.F32, b16.View);
+        }
+        using (Profiler.Op("matmul.gemm_bf16"))
+            device.Blas.Gemm(g, a16.View, b16.View, c.F32);
     }
 }

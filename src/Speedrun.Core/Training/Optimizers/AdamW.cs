@@ -43,6 +43,7 @@ public sealed class AdamW : IDisposable
     /// <summary>One update with lr = group.Lr · lrScale; gradScale is a one-element device tensor or null.</summary>
     public void Step(float lrScale = 1f, Tensor? gradScale = null)
     {
+        using var _ = Profiler.Op("adamw");
         _step++;
         foreach (var g in _groups)
         {

@@ -21,6 +21,7 @@ public sealed class GradClip : IDisposable
     /// <summary>Computes the global norm of the parameters' gradients and returns the clip factor tensor.</summary>
     public Tensor Compute(IReadOnlyList<Tensor> parameters, float maxNorm)
     {
+        using var _ = Profiler.Op("grad_norm");
         var device = _norm.Device;
         device.GradNorm().GlobalNorm(parameters.Select(p => p.Grad!.F32).ToList(), _norm.F32);
         device.GradNorm().ClipScale(_norm.F32, maxNorm, _scale.F32);
