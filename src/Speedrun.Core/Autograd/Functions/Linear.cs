@@ -4,19 +4,21 @@ using Speedrun.Kernels.Ops;
 namespace Speedrun.Core.Autograd.Functions;
 
 /// <summary>
-/// y = x·Wᵀ with W stored (out, in) as in PyTorch; x is (..., in). Backward: dx = dy·W, dW = dyᵀ·x.
-/// Precision: fp32 GEMMs, or with <see cref="MatmulPrecision.BF16"/> operands rounded to bf16 and fp32
-/// accumulation, as PyTorch's bf16 autocast does for the records' matmuls.
+/// y = x·Wᵀ with W stored (out, in) as in PyTorch; x is (..., in). Backward: dx = dy·W, dW += dyᵀ·x.
+/// Precision: fp32 GEMMs, or under <see cref="MatmulPrecision.BF16"/> autocast operands rounded to bf16 with
+/// fp32 accumulation, in the forward and (recorded at forward time) in the backward GEMMs.
 /// </summary>
 internal sealed class Linear : Node
 {
     readonly int _rows, _in, _out;
+    readonly MatmulPrecision _precision;
 
-    Linear(Tensor x, Tensor w, int rows) : base($"linear {w.Dim(1)}->{w.Dim(0)}", x, w)
+    Linear(Tensor x, Tensor w, int rows, MatmulPrecision precision) : base($"linear {w.Dim(1)}->{w.Dim(0)}", x, w)
     {
         _rows = rows;
         _out = w.Dim(0);
         _in = w.Dim(1);
+        _precision = precision;
     }
 
     public static Tensor Apply(Tensor x, Tensor w)
@@ -27,32 +29,39 @@ internal sealed class Linear : Node
         var shape = (int[])x.Shape.Clone();
         shape[^1] = w.Dim(0);
         var y = Tensor.Empty(x.Device, shape);
-        Matmul.Run(x.Device, Gemm.Dense(false, true, rows, w.Dim(0), w.Dim(1)), x, w, y);
-        return Record(new Linear(x, w, rows), y);
+        var precision = Autocast.Current;
+        Matmul.Run(x.Device, Gemm.Dense(false, true, rows, w.Dim(0), w.Dim(1)), x, w, y, precision);
+        return Record(new Linear(x, w, rows, precision), y);
     }
 
     public override Tensor?[] Backward(Tensor dy)
     {
         var (x, w) = (Inputs[0], Inputs[1]);
-        Tensor? dx = null, dw = null;
-        if (x.RequiresGrad)
+        var device = dy.Device;
+        var dxShape = Gemm.Dense(false, false, _rows, _in, _out);
+        // Accumulate straight into a parameter's gradient (beta = 1): no temporary.
+        var dwShape = Gemm.Dense(true, false, _out, _in, _rows, beta: w.IsLeaf ? 1f : 0f);
+        Tensor? dx = x.RequiresGrad ? Tensor.Empty(device, x.Shape) : null;
+        Tensor? dw = w.RequiresGrad ? (w.IsLeaf ? w.Grad! : Tensor.Empty(device, w.Shape)) : null;
+        if (_precision == MatmulPrecision.F32)
         {
-            dx = Tensor.Empty(x.Device, x.Shape);
-            Matmul.Run(x.Device, Gemm.Dense(false, false, _rows, _in, _out), dy, w, dx);
+            if (dx is not null) Matmul.Run(device, dxShape, dy, w, dx, _precision);
+            if (dw is not null) Matmul.Run(device, dwShape, dy, x, dw, _precision);
         }
-        if (w.RequiresGrad)
+        else
         {
-            if (w.IsLeaf)
+            using var dy16 = Matmul.ToBf16(device, dy); // shared by both GEMMs
+            if (dx is not null)
             {
-                // Accumulate straight into the parameter's gradient (beta = 1): no temporary.
-                Matmul.Run(w.Device, Gemm.Dense(true, false, _out, _in, _rows, beta: 1f), dy, x, w.Grad!);
+                using var w16 = Matmul.ToBf16(device, w);
+                Matmul.Run(device, dxShape, dy16, w16, dx);
             }
-            else
+            if (dw is not null)
             {
-                dw = Tensor.Empty(w.Device, w.Shape);
-                Matmul.Run(w.Device, Gemm.Dense(true, false, _out, _in, _rows), dy, x, dw);
+                using var x16 = Matmul.ToBf16(device, x);
+                Matmul.Run(device, dwShape, dy16, x16, dw);
             }
         }
-        return [dx, dw];
+        return [dx, w.IsLeaf ? null : dw];
     }
 }
