@@ -23,13 +23,17 @@ echo "== env"; grep -E 'Driver Version|NVIDIA H|torch' "$out/env.txt"
 
 shard=.device/data/train_000000.bin
 echo "== speedrun doctor"
-timeout 300 .device/bin/speedrun doctor --out "$out" --record records/01-llmc-baseline --shard "$shard" \
+timeout 180 .device/bin/speedrun doctor --out "$out" --record records/01-llmc-baseline --shard "$shard" \
   --micro-batch 32 16 8 --steps 5 "$@" 2>&1 | tee "$out/doctor.log"
 
 echo "== pytorch reference: matmul, then record 1's model (eager, compiled) at our micro-batch"
-timeout 150 python3 bench/pytorch/matmul_bench.py --json "$out/torch.json" 2>&1 | tee "$out/torch.log"
+timeout 90 python3 bench/pytorch/matmul_bench.py --json "$out/torch.json" 2>&1 | tee "$out/torch.log"
 batch=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['record']['micro_batch'])" "$out/report.json" 2>/dev/null || echo 16)
-timeout 240 python3 bench/pytorch/train_gpt2.py --shard "$shard" --batch "$batch" --steps 10 \
+timeout 180 python3 bench/pytorch/train_gpt2.py --shard "$shard" --batch "$batch" --steps 10 \
   --json "$out/torch_train.json" 2>&1 | tee -a "$out/torch.log"
+
+echo "== speedrun train: record 1 on the tiny track, on CUDA (compile, child process, results.json)"
+timeout 90 .device/bin/speedrun train records/01-llmc-baseline --track tiny --device cuda --data .device/data \
+  --out "${TMPDIR:-/tmp}/speedrun-tiny-cuda" 2>&1 | grep -E "val_loss|verdict|error|rror" | tee -a "$out/doctor.log"
 
 python3 scripts/device/summarize.py "$out" | tee "$out/summary.md"

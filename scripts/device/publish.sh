@@ -13,7 +13,7 @@ dotnet publish src/Speedrun.Cli -c Release -r linux-x64 --self-contained \
 # A few MB of real tokens for the step timings (the GPU machine has no SDK to build the default corpus).
 mkdir -p .device/data
 shard=$(dotnet "src/Speedrun.Cli/bin/Release/net10.0/speedrun.dll" data corpus 2>/dev/null | sed -n 's/^ *train [0-9,]* tokens: //p')
-cp "$(dirname "$shard")/train_000000.bin" .device/data/train_000000.bin
+cp "$(dirname "$shard")/train_000000.bin" "$(dirname "$shard")/val_000000.bin" .device/data/
 size=$(stat -c %s "$out/speedrun")
 echo "published $out/speedrun: $((size / 1024 / 1024)) MiB"
 if [ "$size" -gt $((50 * 1024 * 1024)) ]; then

@@ -18,16 +18,17 @@ internal static partial class TrainCommand
         var device = new Option<string?>("--device") { Description = "cpu, cuda or auto (default: the track's device class when present)" };
         var seed = new Option<int>("--seed") { Description = "Seed for initialisation", DefaultValueFactory = _ => 0 };
         var output = new Option<string?>("--out") { Description = "Folder for the run's files (default: runs/<program>-<track>-<time>)" };
+        var data = new Option<string?>("--data") { Description = "A folder of shards (*train_*.bin, *val_*.bin) to use instead of the track's data" };
         var command = new Command("train", "Compile and run one training program on a track; prints the speedrun log lines.")
         {
-            program, track, device, seed, output,
+            program, track, device, seed, output, data,
         };
         command.SetAction(parse => Run(parse.GetValue(program)!, parse.GetValue(track)!, parse.GetValue(device),
-            parse.GetValue(seed), parse.GetValue(output)));
+            parse.GetValue(seed), parse.GetValue(output), parse.GetValue(data)));
         return command;
     }
 
-    static int Run(string programArg, string trackName, string? device, int seed, string? outDir)
+    static int Run(string programArg, string trackName, string? device, int seed, string? outDir, string? dataDir)
     {
         var programPath = Directory.Exists(programArg) ? Path.Combine(programArg, "Train.cs") : programArg;
         if (!File.Exists(programPath))
@@ -47,7 +48,9 @@ internal static partial class TrainCommand
         var label = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(programPath))) ?? "program";
         outDir ??= Path.Combine("runs", $"{label}-{track.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         Console.Error.WriteLine($"speedrun train: {programPath} on track '{track.Name}' ({track.Description})");
-        var data = TrackData.Resolve(track, Console.Error);
+        var data = dataDir is null
+            ? TrackData.Resolve(track, Console.Error)
+            : new DataPatterns(Path.Combine(Path.GetFullPath(dataDir), "*train_*.bin"), Path.Combine(Path.GetFullPath(dataDir), "*val_*.bin"));
         device ??= track.Device == "cpu" ? "cpu" : null;
 
         var progress = new ProgressLine(Console.IsErrorRedirected);
