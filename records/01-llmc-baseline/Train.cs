@@ -124,9 +124,11 @@ sealed class Gpt : Module
         var x = F.Embedding(inputs, _wte, _wpe);
         foreach (var block in _blocks) x = block.Forward(x);
         x = F.RmsNorm(x);
-        var logits = F.Linear(x, _wte); // tied head
+        // Tied head. Its 50257 logits per row are stored 64-aligned (50304 wide) so the GEMMs have aligned
+        // leading dimensions; the padding columns are not classes and the loss ignores them (same maths).
+        var logits = F.Linear(x, _wte, padTo: 64);
         int rows = inputs.Dim(0) * inputs.Dim(1);
-        return F.CrossEntropy(logits.View(rows, _hp.Vocab), targets.View(rows));
+        return F.CrossEntropy(logits.View(rows, logits.Dim(-1)), targets.View(rows), classes: _hp.Vocab);
     }
 }
 

@@ -17,10 +17,10 @@ public static class F
     }
 
     /// <summary>x·Wᵀ for W of shape (out, in); precision follows <see cref="Autocast"/>.</summary>
-    public static Tensor Linear(Tensor x, Tensor weight)
+    public static Tensor Linear(Tensor x, Tensor weight, int padTo = 1)
     {
         using var _ = Profiler.Op(Profiler.IsActive ? $"linear {weight.Dim(1)}->{weight.Dim(0)}" : "");
-        return Functions.Linear.Apply(x, weight);
+        return Functions.Linear.Apply(x, weight, padTo);
     }
 
     /// <summary>Weightless RMSNorm over the last dimension.</summary>
@@ -50,10 +50,10 @@ public static class F
     }
 
     /// <summary>Mean cross-entropy; consumes the logits when a graph is recorded (fused backward).</summary>
-    public static Tensor CrossEntropy(Tensor logits, Tensor targets, float softcap = 0f)
+    public static Tensor CrossEntropy(Tensor logits, Tensor targets, float softcap = 0f, int? classes = null)
     {
         using var _ = Profiler.Op("cross_entropy");
-        return Functions.CrossEntropy.Apply(logits, targets, softcap);
+        return Functions.CrossEntropy.Apply(logits, targets, softcap, classes);
     }
 
     public static Tensor Add(Tensor a, Tensor b)

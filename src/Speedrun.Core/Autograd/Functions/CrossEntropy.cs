@@ -14,10 +14,13 @@ internal sealed class CrossEntropy : Node
 
     CrossEntropy(Tensor logits) : base("cross_entropy", logits) => _logits = logits;
 
-    public static Tensor Apply(Tensor logits, Tensor targets, float softcap = 0f)
+    /// <param name="classes">How many of each row's columns are classes (the rest is padding, see
+    /// <see cref="Linear.Apply"/>); default: all of them.</param>
+    public static Tensor Apply(Tensor logits, Tensor targets, float softcap = 0f, int? classes = null)
     {
         Check.Dtype("CrossEntropy", targets, DType.I32);
-        int v = logits.Dim(-1), n = (int)(logits.Length / v);
+        int vp = logits.Dim(-1), n = (int)(logits.Length / vp), v = classes ?? vp;
+        Check.That(v >= 1 && v <= vp, "CrossEntropy", () => $"classes={v} must be between 1 and the row width {vp} of {logits.Describe()}.");
         Check.That(targets.Length == n, "CrossEntropy",
             () => $"logits {logits.Describe()} have {n} rows but targets {targets.Describe()} have {targets.Length}.");
         var device = logits.Device;
@@ -26,9 +29,9 @@ internal sealed class CrossEntropy : Node
         var loss = Tensor.Empty(device, 1);
         bool record = WillRecord(logits);
         if (record)
-            kernels.ForwardBackward(logits.F32, targets.I32, n, v, v, 1f / n, softcap, losses.View, logits.F32);
+            kernels.ForwardBackward(logits.F32, targets.I32, n, v, vp, 1f / n, softcap, losses.View, logits.F32);
         else
-            kernels.Forward(logits.F32, targets.I32, n, v, v, softcap, losses.View);
+            kernels.Forward(logits.F32, targets.I32, n, v, vp, softcap, losses.View);
         device.Reduction().Sum(losses.View, loss.F32);
         device.Elementwise().Scale(loss.F32, 1f / n, loss.F32);
         return record ? Record(new CrossEntropy(logits), loss) : loss;
