@@ -88,22 +88,25 @@ internal static class RecordStepTiming
         using var timer = device.CreateTimer();
         var times = new List<double>();
         var losses = new List<float>();
+        float Step()
+        {
+            model.ZeroGrad();
+            using var scope = new TensorScope();
+            var x = Tensor.FromArray(device, inputs, b, t);
+            var y = Tensor.FromArray(device, targets, b, t);
+            Tensor l;
+            using (Autocast.Use(precision)) l = (Tensor)loss.Invoke(model, [x, y])!;
+            l.Backward();
+            optimizer.Step(1f, clip.Compute(model.Parameters(), 1f));
+            return l.Item();
+        }
+
         const int warmup = 3;
         for (int step = 0; step < warmup + steps; step++)
         {
             var wall = Stopwatch.StartNew();
             timer.Start();
-            model.ZeroGrad();
-            using (var scope = new TensorScope())
-            {
-                var x = Tensor.FromArray(device, inputs, b, t);
-                var y = Tensor.FromArray(device, targets, b, t);
-                Tensor l;
-                using (Autocast.Use(precision)) l = (Tensor)loss.Invoke(model, [x, y])!;
-                l.Backward();
-                optimizer.Step(1f, clip.Compute(model.Parameters(), 1f));
-                losses.Add(l.Item());
-            }
+            losses.Add(Step());
             double ms = timer.StopMilliseconds();
             if (step >= warmup) times.Add(ms);
             log.WriteLine($"    step {step}{(step < warmup ? " (warm-up)" : "")}: {ms:F1} ms device, {wall.Elapsed.TotalMilliseconds:F1} ms wall, loss {losses[^1]:F4}");
@@ -113,17 +116,7 @@ internal static class RecordStepTiming
         {
             // One more step with every op bracketed by device markers (slightly slower than the timed ones).
             using var profiler = Profiler.Start(device);
-            model.ZeroGrad();
-            using (var scope = new TensorScope())
-            {
-                var x = Tensor.FromArray(device, inputs, b, t);
-                var y = Tensor.FromArray(device, targets, b, t);
-                Tensor l;
-                using (Autocast.Use(precision)) l = (Tensor)loss.Invoke(model, [x, y])!;
-                l.Backward();
-                optimizer.Step(1f, clip.Compute(model.Parameters(), 1f));
-                l.Item();
-            }
+            Step();
             foreach (var (name, count, ms) in profiler.Summary())
                 profileOut.Add(new ProfileEntry(name, count, ms));
         }
