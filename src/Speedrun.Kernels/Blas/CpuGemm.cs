@@ -24,7 +24,7 @@ internal static unsafe class CpuGemm
 
     public static string KernelName(CpuGemmKernelKind kind) => kind switch
     {
-        CpuGemmKernelKind.Avx512 => Avx512Kernel6x64.Name,
+        CpuGemmKernelKind.Avx512 => $"{Avx512Kernel6x64.Name} ({Avx512Kernel12x32.Name} when C is at most 32 wide)",
         CpuGemmKernelKind.Avx2 => Avx2Kernel6x16.Name,
         _ => PortableKernel4x8.Name,
     };
@@ -56,6 +56,9 @@ internal static unsafe class CpuGemm
         var blk = blocking ?? DefaultBlocking(kind);
         switch (kind)
         {
+            // A C at most 32 wide (attention with 32-wide heads) would leave half of every 64-wide tile empty.
+            case CpuGemmKernelKind.Avx512 when g.N <= Avx512Kernel12x32.NR:
+                Parts<Avx512Kernel12x32>.Run(g, a, b, c, Math.Max(1, threads), blk); break;
             case CpuGemmKernelKind.Avx512: Parts<Avx512Kernel6x64>.Run(g, a, b, c, Math.Max(1, threads), blk); break;
             case CpuGemmKernelKind.Avx2: Parts<Avx2Kernel6x16>.Run(g, a, b, c, Math.Max(1, threads), blk); break;
             default: Parts<PortableKernel4x8>.Run(g, a, b, c, Math.Max(1, threads), blk); break;

@@ -134,6 +134,117 @@ internal readonly unsafe struct Avx512Kernel6x64 : ICpuGemmKernel
     }
 }
 
+/// <summary>
+/// AVX-512: a 12 x 32 tile of C in 24 zmm accumulators (2 vectors a row), for C at most 32 columns wide (attention
+/// heads of 32), where a 64-wide tile would be half padding.
+/// </summary>
+[SkipLocalsInit]
+internal readonly unsafe struct Avx512Kernel12x32 : ICpuGemmKernel
+{
+    public static int MR => 12;
+    public static int NR => 32;
+    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+    public static string Name => "AVX-512 FMA, 12x32 tile";
+
+    public static void Run(int kc, float* a, float* b, float* c, long ldc, int mr, int nr,
+        float alpha, float beta, CpuGemmUpdate update)
+    {
+        Vector512<float> c00 = default, c01 = default;
+        Vector512<float> c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default;
+        Vector512<float> c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default;
+        Vector512<float> c70 = default, c71 = default;
+        Vector512<float> c80 = default, c81 = default;
+        Vector512<float> c90 = default, c91 = default;
+        Vector512<float> c100 = default, c101 = default;
+        Vector512<float> c110 = default, c111 = default;
+        for (int k = 0; k < kc; k++, a += 12, b += 32)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
+            var x = Vector512.Create(a[0]);
+            c00 = MulAdd(x, b0, c00); c01 = MulAdd(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = MulAdd(x, b0, c10); c11 = MulAdd(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = MulAdd(x, b0, c20); c21 = MulAdd(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = MulAdd(x, b0, c30); c31 = MulAdd(x, b1, c31);
+            x = Vector512.Create(a[4]);
+            c40 = MulAdd(x, b0, c40); c41 = MulAdd(x, b1, c41);
+            x = Vector512.Create(a[5]);
+            c50 = MulAdd(x, b0, c50); c51 = MulAdd(x, b1, c51);
+            x = Vector512.Create(a[6]);
+            c60 = MulAdd(x, b0, c60); c61 = MulAdd(x, b1, c61);
+            x = Vector512.Create(a[7]);
+            c70 = MulAdd(x, b0, c70); c71 = MulAdd(x, b1, c71);
+            x = Vector512.Create(a[8]);
+            c80 = MulAdd(x, b0, c80); c81 = MulAdd(x, b1, c81);
+            x = Vector512.Create(a[9]);
+            c90 = MulAdd(x, b0, c90); c91 = MulAdd(x, b1, c91);
+            x = Vector512.Create(a[10]);
+            c100 = MulAdd(x, b0, c100); c101 = MulAdd(x, b1, c101);
+            x = Vector512.Create(a[11]);
+            c110 = MulAdd(x, b0, c110); c111 = MulAdd(x, b1, c111);
+        }
+        if (mr == 12 && nr == 32)
+        {
+            var va = Vector512.Create(alpha);
+            var vb = Vector512.Create(beta);
+            UpdateRow(c, c00, c01, va, vb, update); c += ldc;
+            UpdateRow(c, c10, c11, va, vb, update); c += ldc;
+            UpdateRow(c, c20, c21, va, vb, update); c += ldc;
+            UpdateRow(c, c30, c31, va, vb, update); c += ldc;
+            UpdateRow(c, c40, c41, va, vb, update); c += ldc;
+            UpdateRow(c, c50, c51, va, vb, update); c += ldc;
+            UpdateRow(c, c60, c61, va, vb, update); c += ldc;
+            UpdateRow(c, c70, c71, va, vb, update); c += ldc;
+            UpdateRow(c, c80, c81, va, vb, update); c += ldc;
+            UpdateRow(c, c90, c91, va, vb, update); c += ldc;
+            UpdateRow(c, c100, c101, va, vb, update); c += ldc;
+            UpdateRow(c, c110, c111, va, vb, update);
+        }
+        else
+        {
+            float* t = stackalloc float[384];
+            c00.Store(t + 0); c01.Store(t + 16);
+            c10.Store(t + 32); c11.Store(t + 48);
+            c20.Store(t + 64); c21.Store(t + 80);
+            c30.Store(t + 96); c31.Store(t + 112);
+            c40.Store(t + 128); c41.Store(t + 144);
+            c50.Store(t + 160); c51.Store(t + 176);
+            c60.Store(t + 192); c61.Store(t + 208);
+            c70.Store(t + 224); c71.Store(t + 240);
+            c80.Store(t + 256); c81.Store(t + 272);
+            c90.Store(t + 288); c91.Store(t + 304);
+            c100.Store(t + 320); c101.Store(t + 336);
+            c110.Store(t + 352); c111.Store(t + 368);
+            CpuGemmTile.StoreEdge(t, 32, c, ldc, mr, nr, alpha, beta, update);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> MulAdd(Vector512<float> x, Vector512<float> y, Vector512<float> z) => Avx512F.FusedMultiplyAdd(x, y, z);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void UpdateRow(float* c, Vector512<float> x0, Vector512<float> x1,
+        Vector512<float> alpha, Vector512<float> beta, CpuGemmUpdate update)
+    {
+        Update(c, x0, alpha, beta, update);
+        Update(c + 16, x1, alpha, beta, update);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Update(float* c, Vector512<float> acc, Vector512<float> alpha, Vector512<float> beta, CpuGemmUpdate update)
+    {
+        if (update == CpuGemmUpdate.Overwrite) (acc * alpha).Store(c);
+        else if (update == CpuGemmUpdate.Accumulate) MulAdd(acc, alpha, Vector512.Load(c)).Store(c);
+        else MulAdd(acc, alpha, beta * Vector512.Load(c)).Store(c);
+    }
+}
+
 /// <summary>AVX2 + FMA: a 6 x 16 tile of C in 12 ymm accumulators (2 vectors a row).</summary>
 [SkipLocalsInit]
 internal readonly unsafe struct Avx2Kernel6x16 : ICpuGemmKernel
