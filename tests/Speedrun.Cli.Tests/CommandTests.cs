@@ -80,7 +80,7 @@ public sealed class CommandTests : IDisposable
         var result = _repo.Cli("run", dir, "--track", LadderRepo.Track);
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("neither a task workspace (no task.json) nor a record folder (no record.json)", result.Stderr);
-        Assert.False(File.Exists(_repo.StorePath) && _repo.StoredRuns().Count > 0);
+        Assert.False(File.Exists(_repo.StorePath)); // nothing was opened or created
     }
 
     [Fact]
@@ -97,6 +97,17 @@ public sealed class CommandTests : IDisposable
         var result = _repo.Cli("calibrate", "--track", LadderRepo.Track, "--records", "2..5");
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("records are numbered 1 to 2", result.Stderr);
+        Assert.False(File.Exists(_repo.StorePath));
+    }
+
+    [Fact]
+    public void CalibrateSaysWhichRecordsItSkips()
+    {
+        File.Delete(Path.Combine(_repo.RecordDir(2), "Train.cs"));
+        var result = _repo.Cli("calibrate", "--track", LadderRepo.Track, "--records", "2");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"skipping record 2 (Fast bigram (test fixture)): {Path.Combine(_repo.RecordDir(2), "Train.cs")} does not exist yet", result.Stderr);
+        Assert.Contains("error: No runnable record in 2..2", result.Stderr);
     }
 
     [Fact]

@@ -6,9 +6,9 @@ namespace Speedrun.Cli.Tests;
 
 /// <summary>
 /// The whole benchmark loop once on the fixture ladder, as a user runs it: three rounds, each calibrating
-/// records 1 and 2 (one seed), then running an oracle workspace (task 1 with record 2's program) and a null
-/// workspace (task 1 unchanged) with the same seed. Rounds interleave the four kinds of run so that a change in
-/// machine load falls on all of them alike. Shared by the tests below; it runs once.
+/// records 1 and 2 (one seed) and running an oracle workspace (task 1 with record 2's program) and a null
+/// workspace (task 1 unchanged) with the same seed. Rounds interleave the four kinds of run, in alternating
+/// order, so that a change in machine load falls on all of them alike. Shared by the tests below; it runs once.
 /// </summary>
 public sealed class LadderRun : IDisposable
 {
@@ -26,9 +26,14 @@ public sealed class LadderRun : IDisposable
         for (int seed = 0; seed < Rounds; seed++)
         {
             var s = seed.ToString(CultureInfo.InvariantCulture);
-            Log.Add(Check(Repo.Cli("calibrate", "--track", LadderRepo.Track, "--records", "1..2", "--seeds", "1", "--first-seed", s)));
-            Log.Add(Check(Repo.Cli("run", Oracle, "--track", LadderRepo.Track, "--first-seed", s, "--agent", "oracle")));
-            Log.Add(Check(Repo.Cli("run", Null, "--track", LadderRepo.Track, "--first-seed", s, "--agent", "null")));
+            string[][] round =
+            [
+                ["calibrate", "--track", LadderRepo.Track, "--records", "1..2", "--seeds", "1", "--first-seed", s],
+                ["run", Oracle, "--track", LadderRepo.Track, "--first-seed", s, "--agent", "oracle"],
+                ["run", Null, "--track", LadderRepo.Track, "--first-seed", s, "--agent", "null"],
+            ];
+            if (seed % 2 == 1) Array.Reverse(round); // counterbalanced: a drift in load within a round cancels out
+            foreach (var args in round) Log.Add(Check(Repo.Cli(args)));
         }
         Score = Check(Repo.Cli("score", "--track", LadderRepo.Track, "--json"));
         ScoreTable = Check(Repo.Cli("score"));
@@ -71,6 +76,9 @@ public sealed class LadderTests(LadderRun ladder, ITestOutputHelper output) : IC
         var none = Cell(score, "none");
         double oracleFsr = oracle.GetProperty("mean_fsr").GetDouble(), nullFsr = none.GetProperty("mean_fsr").GetDouble();
         double tolerance = Math.Max(3 * noise, 0.15);
+        foreach (var run in ladder.Repo.StoredRuns(withText: false))
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {run.Kind,-11} record {run.Record} {run.Agent ?? "",-6} seed {run.Seed}: {run.TrainTimeMs:F0} ms, val_loss {run.ValLoss:F4}"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"ladder ({ladder.Elapsed.TotalSeconds:F0} s): t_1 = {t1:F0} ms, t_2 = {t2:F0} ms, noise {noise:F3}; " +
             $"oracle FSR {oracleFsr:F3} (per run {string.Join(", ", oracle.GetProperty("fsr").EnumerateArray().Select(f => f.GetDouble().ToString("F3", CultureInfo.InvariantCulture)))}), " +

@@ -32,14 +32,16 @@ internal static class CalibrateCommand
 
     static int Run(string? recordsText, RunOptions.Values options, CancellationToken cancel)
     {
-        using var session = BenchmarkSession.Open(options.Session, defaultTrack: "tiny");
-        var (first, last) = ParseRange(recordsText, session.Catalog.Records.Count);
-        var chosen = session.Catalog.Records.Where(r => r.Number >= first && r.Number <= last).ToList();
+        // The range is checked before the data or the store is touched.
+        var catalog = Catalog.LoadDefault();
+        var (first, last) = ParseRange(recordsText, catalog.Records.Count);
+        var chosen = catalog.Records.Where(r => r.Number >= first && r.Number <= last).ToList();
         foreach (var r in chosen.Where(r => !r.IsRunnable))
             Console.Error.WriteLine($"skipping record {r.Number} ({r.Name}): {r.TrainPath} does not exist yet");
         var runnable = chosen.Where(r => r.IsRunnable).ToList();
         if (runnable.Count == 0)
             throw new UserError($"No runnable record in {first}..{last}: none has a Train.cs yet. `speedrun records` lists the runnable ones.");
+        using var session = BenchmarkSession.Open(options.Session, defaultTrack: "tiny");
         Console.Error.WriteLine($"speedrun calibrate: records {string.Join(", ", runnable.Select(r => r.Number))} on track '{session.Track.Name}', " +
                                 $"seeds {options.FirstSeed}..{options.FirstSeed + options.Seeds - 1}, store {session.StorePath}");
 

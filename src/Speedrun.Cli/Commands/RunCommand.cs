@@ -32,8 +32,9 @@ internal static class RunCommand
     {
         if (!Directory.Exists(dir))
             throw new UserError($"{dir}: no such folder; give a task workspace (`speedrun task N --out DIR`) or a record folder.");
+        // What DIR is gets checked before the data or the store is touched.
+        var (program, label, folderLabel) = Describe(Catalog.LoadDefault(), dir, agent);
         using var session = BenchmarkSession.Open(options.Session, defaultTrack: "tiny");
-        var (program, label, folderLabel) = Describe(session.Catalog, dir, agent);
         Console.Error.WriteLine($"speedrun run: {program} on track '{session.Track.Name}', seeds {options.FirstSeed}..{options.FirstSeed + options.Seeds - 1}, " +
                                 $"store {session.StorePath}");
         bool allOk = true;
