@@ -5,6 +5,12 @@ using Speedrun.Cli.Commands;
 var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun records with our own GPU kernels.")
 {
     TrainCommand.Create(),
+    RecordsCommand.Create(),
+    TaskCommand.Create(),
+    RunCommand.Create(),
+    CalibrateCommand.Create(),
+    ScoreCommand.Create(),
+    ReportCommand.Create(),
     DataCommand.Create(),
     DoctorCommand.Create(),
     ExecCommand.Create(),

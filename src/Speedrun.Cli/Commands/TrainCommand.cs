@@ -1,6 +1,5 @@
 using System.CommandLine;
-using System.Globalization;
-using System.Text.RegularExpressions;
+using Speedrun.Cli.Support;
 using Speedrun.Core.Benchmark;
 using Speedrun.Core.Benchmark.Runs;
 using Speedrun.Core.Training;
@@ -9,7 +8,7 @@ namespace Speedrun.Cli.Commands;
 
 /// <summary>`speedrun train RECORD [--track T] [--device D] [--seed S] [--out DIR]`: compile a record's
 /// training program, run it in a child process with a progress line, and print the result.</summary>
-internal static partial class TrainCommand
+internal static class TrainCommand
 {
     public static Command Create()
     {
@@ -53,7 +52,7 @@ internal static partial class TrainCommand
             : new DataPatterns(Path.Combine(Path.GetFullPath(dataDir), "*train_*.bin"), Path.Combine(Path.GetFullPath(dataDir), "*val_*.bin"));
         device ??= track.Device == "cpu" ? "cpu" : null;
 
-        var progress = new ProgressLine(Console.IsErrorRedirected);
+        var progress = new ProgressLine(Console.IsErrorRedirected, Console.Out);
         var outcome = ProgramRunner.Run(
             new ProgramRunRequest(programPath, track, trackFile, data, device, seed, outDir),
             ExecCommand.SelfHost(),
@@ -74,69 +73,5 @@ internal static partial class TrainCommand
         foreach (var p in outcome.Problems) Console.WriteLine($"  - {p}");
         Console.WriteLine($"files: {Path.GetFullPath(outDir)} (log.txt, results.json, stdout.txt, stderr.txt)");
         return outcome.Verdict == "ok" ? 0 : 1;
-    }
-
-    [GeneratedRegex(@"^step:(\d+)/(\d+) train_loss:(\S+) train_time:(\d+)ms step_avg:(\S+)ms$")]
-    private static partial Regex TrainLine();
-
-    [GeneratedRegex(@"^@progress step=(\d+) total=(\d+) tokens=(\d+) train_ms=([0-9.]+)$")]
-    private static partial Regex ProgressRecord();
-
-    /// <summary>Prints validation lines and a one-line status (step, loss, step time, ETA) that rewrites
-    /// itself on a terminal; when output is redirected, prints every line as it comes.</summary>
-    sealed class ProgressLine(bool plain)
-    {
-        readonly object _gate = new();
-        readonly DateTime _start = DateTime.UtcNow;
-        bool _statusShown;
-        string _loss = "?";
-        double _lastTrainMs;
-
-        /// <summary>stderr: progress records drive the status line; anything else is shown.</summary>
-        public void OnError(string line)
-        {
-            var p = ProgressRecord().Match(line);
-            if (!p.Success) { Print(line, toError: true); return; }
-            int step = int.Parse(p.Groups[1].Value), total = int.Parse(p.Groups[2].Value);
-            long tokens = long.Parse(p.Groups[3].Value);
-            double trainMs = double.Parse(p.Groups[4].Value, CultureInfo.InvariantCulture);
-            double stepMs = trainMs - _lastTrainMs;
-            _lastTrainMs = trainMs;
-            double elapsed = (DateTime.UtcNow - _start).TotalSeconds;
-            double eta = elapsed / step * (total - step);
-            string rate = stepMs > 0 ? $"{tokens / (stepMs / 1000):N0} tok/s" : "warm-up";
-            if (plain) return; // the train line itself was printed
-            lock (_gate)
-            {
-                Console.Error.Write($"\r  step {step}/{total}  loss {_loss}  {rate}  elapsed {elapsed:F0}s  ETA {eta:F0}s     ");
-                _statusShown = true;
-            }
-        }
-
-        public void OnLine(string line)
-        {
-            var m = TrainLine().Match(line);
-            if (!m.Success || plain)
-            {
-                Print(line);
-                return;
-            }
-            _loss = m.Groups[3].Value; // shown by the next progress record
-        }
-
-        public void Print(string line, bool toError = false)
-        {
-            lock (_gate)
-            {
-                if (_statusShown) { Console.Error.Write("\r" + new string(' ', 100) + "\r"); _statusShown = false; }
-                (toError ? Console.Error : Console.Out).WriteLine(line);
-            }
-        }
-
-        public void Done()
-        {
-            lock (_gate)
-                if (_statusShown) Console.Error.WriteLine();
-        }
     }
 }

@@ -1,0 +1,89 @@
+using System.CommandLine;
+using Speedrun.Cli.Support;
+using Speedrun.Core.Benchmark;
+using Speedrun.Core.Benchmark.Store;
+using Speedrun.Core.Benchmark.Tasks;
+
+namespace Speedrun.Cli.Commands;
+
+/// <summary>
+/// `speedrun run DIR [--track T] [--seeds K] [--first-seed S] [--timeout MIN] [--agent LABEL] [--store PATH]
+/// [--device D] [--runs DIR]`: time a task workspace's program (an agent run of task N with the workspace's
+/// hints) or a record folder's (a calibration of that record), once per seed, storing every run.
+/// </summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var dir = new Argument<string>("DIR") { Description = "A task workspace (made by `speedrun task`, has task.json) or a record folder (has record.json)" };
+        var options = new RunOptions();
+        var agent = new Option<string?>("--agent") { Description = "A label for who wrote the program (stored with agent runs)" };
+        var command = new Command("run", "Compile and time a workspace's or record's program, once per seed; store every run.")
+        {
+            dir, agent,
+        };
+        options.AddTo(command);
+        command.SetAction((parse, cancel) =>
+            Task.FromResult(UserErrors.Guard(() => Run(parse.GetValue(dir)!, parse.GetValue(agent), options.Read(parse), cancel))));
+        return command;
+    }
+
+    static int Run(string dir, string? agent, RunOptions.Values options, CancellationToken cancel)
+    {
+        if (!Directory.Exists(dir))
+            throw new UserError($"{dir}: no such folder; give a task workspace (`speedrun task N --out DIR`) or a record folder.");
+        // What DIR is gets checked before the data or the store is touched.
+        var (program, label, folderLabel) = Describe(Catalog.LoadDefault(), dir, agent);
+        using var session = BenchmarkSession.Open(options.Session, defaultTrack: "tiny");
+        Console.Error.WriteLine($"speedrun run: {program} on track '{session.Track.Name}', seeds {options.FirstSeed}..{options.FirstSeed + options.Seeds - 1}, " +
+                                $"store {session.StorePath}");
+        bool allOk = true;
+        for (int seed = options.FirstSeed; seed < options.FirstSeed + options.Seeds; seed++)
+        {
+            var record = session.Run(program, label, seed, folderLabel, cancel);
+            if (record is null) return 130;
+            allOk &= record.Verdict == "ok";
+        }
+        return allOk ? 0 : 1;
+    }
+
+    /// <summary>The program to run and how to label it: an agent run for a workspace, a calibration for a record.</summary>
+    static (string Program, RunLabel Label, string FolderLabel) Describe(Catalog catalog, string dir, string? agent)
+    {
+        if (File.Exists(Path.Combine(dir, TaskManifest.FileName)))
+        {
+            var manifest = TaskManifest.Load(dir);
+            var program = Path.Combine(dir, manifest.TrainFile);
+            if (!File.Exists(program))
+                throw new UserError($"{program}: the workspace's training program is missing; restore it (task.json names '{manifest.TrainFile}').");
+            var task = catalog.Tasks.FirstOrDefault(t => t.Number == manifest.Task);
+            if (task is null || task.Start.Slug != manifest.StartRecord.Slug)
+                Console.Error.WriteLine($"warning: {Path.Combine(dir, TaskManifest.FileName)} is task {manifest.Task} from record " +
+                                        $"'{manifest.StartRecord.Slug}', but the catalog at {catalog.Root} " +
+                                        (task is null ? $"has no task {manifest.Task}" : $"starts task {manifest.Task} from '{task.Start.Slug}'") +
+                                        "; scores compare it with that catalog's calibrations.");
+            return (program, RunLabel.AgentRun(manifest.Task, manifest.HintSelection, agent), $"task{manifest.Task:D2}");
+        }
+        if (File.Exists(Path.Combine(dir, RecordInfo.RecordFileName)))
+        {
+            var record = RecordOf(catalog, dir);
+            if (agent is not null)
+                throw new UserError($"--agent labels agent runs, but {dir} is a record folder (its runs are calibrations); drop --agent or give a task workspace.");
+            if (!File.Exists(record.TrainPath))
+                throw new UserError($"{record.TrainPath}: record {record.Number} has no training program yet; only runnable records can be timed (see `speedrun records`).");
+            return (record.TrainPath, RunLabel.CalibrationOf(record.Number), record.FolderName);
+        }
+        throw new UserError($"{dir} is neither a task workspace (no {TaskManifest.FileName}) nor a record folder (no {RecordInfo.RecordFileName}). " +
+                            "Make a workspace with `speedrun task N --out DIR`, or use `speedrun train` for a loose program.");
+    }
+
+    /// <summary>Only the catalog's own record folders can be calibrated: a copy elsewhere may have been edited.</summary>
+    static RecordInfo RecordOf(Catalog catalog, string dir)
+    {
+        var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));
+        return catalog.Records.FirstOrDefault(r => Path.TrimEndingDirectorySeparator(Path.GetFullPath(r.Directory)) == full)
+            ?? throw new UserError($"{full} has a {RecordInfo.RecordFileName} but is not one of the records in {catalog.RecordsDirectory}; " +
+                                   "calibrations run the catalog's own programs only. To time an edited program, put it in a task " +
+                                   $"workspace (`speedrun task N --out DIR`), or point {Catalog.HomeVariable} at the repository it belongs to.");
+    }
+}

@@ -1,0 +1,42 @@
+using System.CommandLine;
+using Speedrun.Cli.Support;
+using Speedrun.Core.Benchmark;
+using Speedrun.Core.Benchmark.Tasks;
+
+namespace Speedrun.Cli.Commands;
+
+/// <summary>`speedrun task N --hints H --out DIR`: write an agent's workspace for task N (record N's Train.cs,
+/// the chosen hints about record N+1, TASK.md, task.json).</summary>
+internal static class TaskCommand
+{
+    public static Command Create()
+    {
+        var number = new Argument<int>("N") { Description = "Task number = its start record (see `speedrun records`)" };
+        var hints = new Option<string>("--hints")
+        {
+            Description = "none, or hint levels: 0 (the exact diff), 1 (pseudocode), 2 (description), 3 (mini-paper), e.g. 1 or 1,2 or 1,2,3",
+            DefaultValueFactory = _ => "none",
+        };
+        var output = new Option<string>("--out") { Description = "A new or empty folder for the workspace", Required = true };
+        var command = new Command("task", "Write the workspace an agent works in for task N: record N's program plus hints about N+1.")
+        {
+            number, hints, output,
+        };
+        command.SetAction(parse => UserErrors.Guard(() => Write(parse.GetValue(number), parse.GetValue(hints)!, parse.GetValue(output)!)));
+        return command;
+    }
+
+    static int Write(int number, string hintsText, string outDir)
+    {
+        if (!HintSelection.TryParse(hintsText, out var hints, out var error)) throw new UserError($"--hints: {error}");
+        var catalog = Catalog.LoadDefault();
+        var manifest = TaskWorkspace.Write(catalog, number, hints, outDir);
+        Console.WriteLine($"task {manifest.Task} (record {manifest.StartRecord.Number} to {manifest.NextRecord}), hints {manifest.HintSelection}: " +
+                          $"{Path.GetFullPath(outDir)}");
+        foreach (var file in manifest.Files) Console.WriteLine($"  {file}");
+        Console.WriteLine($"  {TaskManifest.FileName}");
+        Console.WriteLine($"Edit {manifest.TrainFile}, then time it with `speedrun run {outDir} --track T` " +
+                          $"(tracks: {string.Join(", ", catalog.Tracks.Select(t => t.Name))}).");
+        return 0;
+    }
+}

@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Globalization;
+using Speedrun.Cli.Commands;
+using Speedrun.Core.Benchmark;
+using Speedrun.Core.Benchmark.Runs;
+using Speedrun.Core.Benchmark.Store;
+using Speedrun.Core.Training;
+
+namespace Speedrun.Cli.Support;
+
+/// <summary>The options `speedrun run` and `speedrun calibrate` share.</summary>
+internal sealed record SessionOptions(string? Track, string? Device, double? TimeoutMinutes, string? Store, string? RunsDir);
+
+/// <summary>
+/// Timed, stored runs for `speedrun run` and `speedrun calibrate`: each run gets a new folder under runs/
+/// (named by its uid, never reused), is compiled and run by <see cref="ProgramRunner"/> with progress on
+/// stderr, is added to the results store with its source, log and results, and gets one line on stdout.
+/// </summary>
+internal sealed class BenchmarkSession : IDisposable
+{
+    readonly ResultsStore _store;
+    readonly Lazy<string> _machineFingerprint;
+
+    BenchmarkSession(Catalog catalog, Track track, string trackFile, DataPatterns data, string? device, TimeSpan? limit,
+        ResultsStore store, string runsDir)
+    {
+        Catalog = catalog;
+        Track = track;
+        TrackFile = trackFile;
+        Data = data;
+        Device = device;
+        Limit = limit;
+        _store = store;
+        RunsDir = runsDir;
+        _machineFingerprint = new Lazy<string>(() => MachineFingerprint(device));
+    }
+
+    public Catalog Catalog { get; }
+    public Track Track { get; }
+    public string TrackFile { get; }
+    public DataPatterns Data { get; }
+    public string? Device { get; }
+    public TimeSpan? Limit { get; }
+    public string RunsDir { get; }
+    public string StorePath => _store.Path;
+
+    /// <summary>Loads the catalog, the track and its data, and opens the store; errors name what to fix.</summary>
+    public static BenchmarkSession Open(SessionOptions options, string defaultTrack)
+    {
+        var catalog = Catalog.LoadDefault();
+        var track = catalog.GetTrack(options.Track ?? defaultTrack);
+        var trackFile = Path.Combine(catalog.TracksDirectory, track.Name + ".json");
+        if (options.TimeoutMinutes is { } minutes && !(minutes > 0))
+            throw new UserError($"--timeout is {minutes.ToString(CultureInfo.InvariantCulture)}; give a positive number of minutes.");
+        var device = options.Device ?? (track.Device == "cpu" ? "cpu" : null);
+        Kernels.Device.DeviceKinds.Parse(device); // a bad --device fails here, naming the allowed values
+        var data = TrackData.Resolve(track, Console.Error);
+        var runsDir = Path.GetFullPath(options.RunsDir ?? Path.Combine(catalog.Root, "runs"));
+        var store = ResultsStore.Open(StoreLocation.Resolve(options.Store, catalog.Root));
+        return new BenchmarkSession(catalog, track, trackFile, data, device,
+            options.TimeoutMinutes is { } m ? TimeSpan.FromMinutes(m) : null, store, runsDir);
+    }
+
+    /// <summary>Runs <paramref name="programPath"/> once and stores it; null when the user interrupted the run
+    /// (its folder stays, nothing is stored).</summary>
+    public RunRecord? Run(string programPath, RunLabel label, int seed, string folderLabel, CancellationToken cancel)
+    {
+        var (uid, outDir) = NewRunFolder(folderLabel, seed);
+        var what = label.Kind == RunLabel.Calibration
+            ? $"record {label.Record} (calibration)"
+            : $"task {label.Record}, hints {label.Hints}{(label.Agent is null ? "" : $", agent {label.Agent}")}";
+        Console.Error.WriteLine($"== {what}, seed {seed}, track {Track.Name}: {outDir}");
+
+        var progress = new ProgressLine(Console.IsErrorRedirected, Console.Error);
+        var started = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+        var outcome = ProgramRunner.Run(
+            new ProgramRunRequest(programPath, Track, TrackFile, Data, Device, seed, outDir, Limit),
+            ExecCommand.SelfHost(), progress.OnLine, progress.OnError, cancel);
+        progress.Done();
+        if (cancel.IsCancellationRequested)
+        {
+            Console.Error.WriteLine($"interrupted: the run was stopped and not stored; its files stay in {outDir}");
+            return null;
+        }
+        foreach (var e in outcome.Compile.Errors) Console.Error.WriteLine(e);
+
+        var record = RunRecords.FromOutcome(uid, label, Track.Name, seed, Device, outcome, () => _machineFingerprint.Value,
+            started, clock.Elapsed);
+        record = record with { Id = _store.Add(record) };
+        Console.WriteLine(ResultLine(record));
+        foreach (var p in outcome.Problems) Console.Error.WriteLine($"  - {p}");
+        return record;
+    }
+
+    /// <summary>verdict, val_loss, train_time, seed and the run folder, in fixed columns.</summary>
+    public static string ResultLine(RunRecord r)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var loss = r.ValLoss is { } l && double.IsFinite(l) ? l.ToString("F4", inv) : "-";
+        var time = r.TrainTimeMs is { } t ? (t / 1000).ToString("F2", inv) + " s" : "-";
+        return $"{r.Verdict,-13} val_loss {loss,-8} train_time {time,-10} seed {r.Seed,-3} {r.OutDir}";
+    }
+
+    /// <summary>A new folder runs/&lt;uid&gt;; the uid (time, label, seed, random suffix) is never reused.</summary>
+    (string Uid, string Dir) NewRunFolder(string label, int seed)
+    {
+        Directory.CreateDirectory(RunsDir);
+        while (true)
+        {
+            var uid = $"{DateTime.UtcNow:yyyyMMdd-HHmmss}-{label}-{Track.Name}-s{seed}-{Guid.NewGuid().ToString("N")[..8]}";
+            var dir = Path.Combine(RunsDir, uid);
+            if (Directory.Exists(dir) || File.Exists(dir)) continue;
+            Directory.CreateDirectory(dir);
+            return (uid, dir);
+        }
+    }
+
+    /// <summary>The fingerprint a program on this device would report, for runs that wrote no results.json.</summary>
+    static string MachineFingerprint(string? device)
+    {
+        try
+        {
+            using var d = Kernels.Device.Device.Create(Kernels.Device.DeviceKinds.Parse(device));
+            return HardwareFingerprint.Of(d);
+        }
+        catch (Exception e) when (e is InvalidOperationException or DllNotFoundException or IOException)
+        {
+            return $"unknown ({device ?? "auto"} device unavailable: {e.Message})";
+        }
+    }
+
+    public void Dispose() => _store.Dispose();
+}

@@ -1,0 +1,137 @@
+using Speedrun.Core.Benchmark.Store;
+
+namespace Speedrun.Cli.Tests;
+
+/// <summary>
+/// Every verdict, each caused by a fixture program built to cause it (Fixtures/programs/, and the ladder's
+/// record 2 for `ok`), run by `speedrun run` from an agent workspace of task 1 on the ladder track; after each,
+/// the run's source, log and result are in the store.
+/// </summary>
+public sealed class VerdictTests : IDisposable
+{
+    readonly LadderRepo _repo = new();
+
+    public void Dispose() => _repo.Dispose();
+
+    /// <summary>Runs one program as an agent's attempt at task 1 and returns the CLI output and the stored row.</summary>
+    (CliResult Cli, RunRecord Row) RunProgram(string program, params string[] extra)
+    {
+        var workspace = _repo.Workspace(program: program);
+        var cli = _repo.Cli(["run", workspace, "--track", LadderRepo.Track, "--agent", "fixture", .. extra]);
+        var rows = _repo.StoredRuns();
+        Assert.True(rows.Count == 1, $"expected one stored run, found {rows.Count}\n{cli}");
+        var row = rows[0];
+        Assert.Equal("agent", row.Kind);
+        Assert.Equal(1, row.Record);
+        Assert.Equal("none", row.Hints);
+        Assert.Equal("fixture", row.Agent);
+        Assert.Equal(LadderRepo.Track, row.Track);
+        Assert.Equal(File.ReadAllText(program), row.Source);
+        Assert.False(string.IsNullOrWhiteSpace(row.Fingerprint));
+        Assert.True(Directory.Exists(row.OutDir), $"run folder {row.OutDir} is missing");
+        Assert.StartsWith(_repo.RunsDir, row.OutDir);
+        // One line per run on stdout: verdict, val_loss, train_time, seed, the run folder.
+        var line = Assert.Single(cli.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith(row.Verdict + " ", line);
+        Assert.EndsWith(row.OutDir!, line.TrimEnd());
+        return (cli, row);
+    }
+
+    [Fact]
+    public void CompileErrorIsStoredWithTheCompilerMessages()
+    {
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("CompileError.cs"));
+        Assert.Equal("compile_error", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("CS0029", row.Problems);
+        Assert.Contains("CS0029", row.Log); // the compiler's messages stand in for the log
+        Assert.Null(row.ResultsJson);
+        Assert.Null(row.TrainTimeMs);
+        Assert.Contains("CS0029", cli.Stderr);
+    }
+
+    [Fact]
+    public void ThrowingProgramCrashes()
+    {
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("Crash.cs"));
+        Assert.Equal("crashed", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("exited with code", row.Problems);
+        Assert.Contains("a deliberate crash", row.Log); // the exception, from stderr
+        Assert.Contains("val_loss:", row.Log);          // and the validation line before it
+        Assert.NotNull(row.ResultsJson);
+        Assert.Single(row.Validations);
+    }
+
+    [Fact]
+    public void SleepingPastTheLimitTimesOut()
+    {
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("Timeout.cs"), "--timeout", "0.2");
+        Assert.Equal("timeout", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("0.2 minute limit", row.Problems);
+        Assert.Contains("sleeping", row.Log);
+        Assert.Null(row.ResultsJson);
+        // Killed at 12 s: the whole run (compile, start, sleep) stays well under a minute.
+        Assert.InRange(row.DurationSeconds, 11.5, 60);
+    }
+
+    [Fact]
+    public void NanLossDiverges()
+    {
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("Diverged.cs"));
+        Assert.Equal("diverged", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("\"status\": \"diverged\"", row.ResultsJson);
+        Assert.Contains("val_loss:NaN", row.Log);
+        Assert.Null(row.ValLoss); // NaN is stored as NULL
+    }
+
+    [Fact]
+    public void SilentProgramHasNoMetrics()
+    {
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("NoMetrics.cs"));
+        Assert.Equal("no_metrics", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("no results.json", row.Problems);
+        Assert.Equal("", row.Log);
+        Assert.Null(row.ResultsJson);
+    }
+
+    [Fact]
+    public void ChangingTheValidationBudgetIsInvalid()
+    {
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("Invalid.cs"));
+        Assert.Equal("invalid", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("validated on 512 tokens, not SPEEDRUN_VAL_TOKENS=1024", row.Problems);
+        Assert.Contains("\"val_tokens\": 512", row.ResultsJson);
+    }
+
+    [Fact]
+    public void UntrainedModelMissesTheTarget()
+    {
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("MissedTarget.cs"));
+        Assert.Equal("missed_target", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        // An untrained model over the GPT-2 vocabulary: about ln(50257) = 10.825, far above the target 8.1.
+        Assert.InRange(row.ValLoss!.Value, 10.5, 11.2);
+        Assert.Contains("\"status\": \"missed_target\"", row.ResultsJson);
+    }
+
+    [Fact]
+    public void ReachingTheTargetIsOk()
+    {
+        var record2 = Path.Combine(_repo.RecordDir(2), "Train.cs");
+        var (cli, row) = RunProgram(record2);
+        Assert.Equal("ok", row.Verdict);
+        Assert.Equal(0, cli.ExitCode);
+        Assert.Null(row.Problems);
+        Assert.InRange(row.ValLoss!.Value, 0, 8.1);
+        Assert.Equal(30, row.NSteps);
+        Assert.True(row.TrainTimeMs > 0);
+        Assert.Equal([0, 30], row.Validations.Select(v => v.Step));
+        Assert.Contains("\"status\": \"ok\"", row.ResultsJson);
+        Assert.Contains("step:30/30 val_loss:", row.Log);
+    }
+}
