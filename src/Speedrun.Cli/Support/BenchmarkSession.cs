@@ -75,7 +75,7 @@ internal sealed class BenchmarkSession : IDisposable
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
         var outcome = ProgramRunner.Run(
-            new ProgramRunRequest(programPath, Track, TrackFile, Data, Device, seed, outDir, Limit),
+            new ProgramRunRequest(programPath, Track, TrackFile, Data, Device, seed, outDir, Limit, _machineFingerprint.Value),
             ExecCommand.SelfHost(), progress.OnLine, progress.OnError, cancel);
         progress.Done();
         if (cancel.IsCancellationRequested)

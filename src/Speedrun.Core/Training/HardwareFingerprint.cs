@@ -15,8 +15,15 @@ public static class HardwareFingerprint
         string hardware = device.IsCuda
             ? $"{info.Name} (cc {info.ComputeCapability}, driver {info.DriverVersion})"
             : $"cpu {CpuModel()} x{Environment.ProcessorCount}";
-        return $"{hardware} | {RuntimeInformation.OSArchitecture} | engine {EngineVersion}";
+        return $"{hardware} | {RuntimeInformation.OSArchitecture} | engine {EngineVersion}{BuildKind}";
     }
+
+    // An unoptimised engine runs several times slower: its times never mix with a release build's.
+#if DEBUG
+    const string BuildKind = " (debug build)";
+#else
+    const string BuildKind = "";
+#endif
 
     public static string EngineVersion =>
         typeof(HardwareFingerprint).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "dev";

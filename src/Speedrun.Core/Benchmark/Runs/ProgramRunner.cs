@@ -5,9 +5,12 @@ using Speedrun.Core.Training;
 namespace Speedrun.Core.Benchmark.Runs;
 
 /// <summary>A request to compile and run one training program once.</summary>
+/// <param name="ExpectedFingerprint">The runner's own fingerprint of the device the program runs on; when set,
+/// a results.json claiming another one makes the run invalid (a program cannot pass its times off as another
+/// machine's).</param>
 public sealed record ProgramRunRequest(
     string ProgramPath, Track Track, string TrackFile, DataPatterns Data, string? Device, int Seed, string OutDir,
-    TimeSpan? TimeLimit = null);
+    TimeSpan? TimeLimit = null, string? ExpectedFingerprint = null);
 
 /// <summary>The outcome of one run: a verdict, the program's own results (when it wrote them), and why.</summary>
 public sealed record ProgramRunOutcome(
@@ -104,6 +107,8 @@ public static partial class ProgramRunner
         if (result.TrainFiles != env.TrainFiles) problems.Add($"trained on '{result.TrainFiles}', not SPEEDRUN_TRAIN_FILES='{env.TrainFiles}'");
         if (result.ValFiles != env.ValFiles) problems.Add($"validated on '{result.ValFiles}', not SPEEDRUN_VAL_FILES='{env.ValFiles}'");
         if (result.Seed != env.Seed) problems.Add($"reports seed {result.Seed}, not {env.Seed}");
+        if (request.ExpectedFingerprint is { } fp && result.Fingerprint != fp)
+            problems.Add($"reports hardware '{result.Fingerprint}' but ran on '{fp}'");
         // The log and results.json must tell the same story.
         var last = valLines[^1];
         if (Math.Abs(last.ValLoss - result.ValLoss) > 5e-5 || Math.Abs(last.TrainTimeMs - result.TrainTimeMs) > 1.0)

@@ -22,7 +22,8 @@ public static class RunRecords
     /// <summary>
     /// The store row for <paramref name="outcome"/>: the source as run, the program's output (stdout, then any
     /// stderr lines other than progress records), results.json as written, the problems the runner found, and
-    /// the hardware fingerprint from results.json or, when the program wrote none, <paramref name="machineFingerprint"/>.
+    /// and the hardware fingerprint the runner measured itself (<paramref name="machineFingerprint"/>; a program's
+    /// own claim in results.json is only cross-checked, never stored).
     /// </summary>
     public static RunRecord FromOutcome(string uid, RunLabel label, string track, int seed, string? device,
         ProgramRunOutcome outcome, Func<string> machineFingerprint, DateTimeOffset startedAt, TimeSpan duration)
@@ -48,7 +49,7 @@ public static class RunRecords
             TrainTimeMs = result?.TrainTimeMs,
             NSteps = result?.NSteps,
             StepAvgMs = result?.StepAvgMs,
-            Fingerprint = result?.Fingerprint is { Length: > 0 } fp ? fp : machineFingerprint(),
+            Fingerprint = machineFingerprint(),
             Device = result?.Device ?? device ?? "auto",
             SourceSha256 = TaskManifest.Sha256Hex(sourceBytes),
             Source = Encoding.UTF8.GetString(sourceBytes),
