@@ -77,27 +77,25 @@ public static class EmbeddingKernelMethods
 /// </summary>
 public sealed class EmbeddingGradPlan : IDisposable
 {
-    // Rented as float and viewed as int (same size): MemoryPool keys its free lists by element size, so
-    // an int rent can be handed a buffer first allocated for floats, and PooledBuffer<int> then fails
-    // its cast. Renting floats sidesteps that until the pool keys by element type.
-    readonly Device.PooledBuffer<float> _uniqueTokens, _offsets, _positions;
+    readonly Device.PooledBuffer<int> _uniqueTokens, _offsets, _positions;
 
-    internal EmbeddingGradPlan(Device.PooledBuffer<float> uniqueTokens, Device.PooledBuffer<float> offsets,
-        Device.PooledBuffer<float> positions, int vocab)
+    internal EmbeddingGradPlan(Device.PooledBuffer<int> uniqueTokens, Device.PooledBuffer<int> offsets,
+        Device.PooledBuffer<int> positions, int distinctTokens, int vocab)
     {
         _uniqueTokens = uniqueTokens;
         _offsets = offsets;
         _positions = positions;
+        DistinctTokens = distinctTokens;
         Vocab = vocab;
     }
 
     public int Vocab { get; }
     public int Positions => (int)_positions.Length;
-    public int DistinctTokens => (int)_uniqueTokens.Length;
+    public int DistinctTokens { get; }
 
-    internal ArrayView<int> UniqueTokens => _uniqueTokens.View.Cast<int>();
-    internal ArrayView<int> Offsets => _offsets.View.Cast<int>();
-    internal ArrayView<int> PositionsByToken => _positions.View.Cast<int>();
+    internal ArrayView<int> UniqueTokens => _uniqueTokens.View.SubView(0, DistinctTokens);
+    internal ArrayView<int> Offsets => _offsets.View.SubView(0, DistinctTokens + 1);
+    internal ArrayView<int> PositionsByToken => _positions.View;
 
     public void Dispose()
     {
@@ -194,8 +192,9 @@ public sealed class EmbeddingKernels
         for (int p = 0; p < n; p++) _positions[counts[tokens[p]]++] = p;
 
         var pool = _device.Pool;
-        var plan = new EmbeddingGradPlan(pool.Rent<float>(distinct), pool.Rent<float>(distinct + 1), pool.Rent<float>(n),
-            vocab);
+        // Sized by the batch, not by its distinct-token count (which varies step to step), so the pool
+        // serves every step's plan from the same buffers.
+        var plan = new EmbeddingGradPlan(pool.Rent<int>(n), pool.Rent<int>(n + 1), pool.Rent<int>(n), distinct, vocab);
         plan.UniqueTokens.CopyFromCPU(_device.Stream, new ReadOnlySpan<int>(_unique, 0, distinct));
         plan.Offsets.CopyFromCPU(_device.Stream, new ReadOnlySpan<int>(_offsets, 0, distinct + 1));
         plan.PositionsByToken.CopyFromCPU(_device.Stream, new ReadOnlySpan<int>(_positions, 0, n));
