@@ -42,7 +42,18 @@ internal sealed class Linear : Node
         shape[^1] = stride;
         var y = Tensor.Empty(x.Device, shape);
         var precision = Autocast.Current;
-        Matmul.Run(x.Device, new Gemm(false, true, rows, outF, inF, Lda: inF, Ldb: inF, Ldc: stride), x, w, y, precision);
+        if (precision == MatmulPrecision.BF16 && stride != outF)
+        {
+            // The bf16 copy of W gets zero rows up to the padded width, so the GEMM's every dimension is aligned
+            // (cuBLAS is far slower with an odd one) and the padding columns come out as exact zeros.
+            using var x16 = Matmul.ToBf16(x.Device, x);
+            using var w16 = Matmul.ToBf16Padded(x.Device, w, stride);
+            Matmul.Run(x.Device, Gemm.Dense(false, true, rows, stride, inF), x16, w16, y);
+        }
+        else
+        {
+            Matmul.Run(x.Device, new Gemm(false, true, rows, outF, inF, Lda: inF, Ldb: inF, Ldc: stride), x, w, y, precision);
+        }
         return Record(new Linear(x, w, rows, stride, precision), y);
     }
 
@@ -66,8 +77,11 @@ internal sealed class Linear : Node
             using var dy16 = Matmul.ToBf16(device, dy); // shared by both GEMMs
             if (dx is not null)
             {
-                using var w16 = Matmul.ToBf16(device, w);
-                Matmul.Run(device, dxShape, dy16, w16, dx);
+                // With padding, K runs over the padded width against W's zero rows (the padding columns of dy
+                // must be finite; CrossEntropy writes zeros there).
+                using var w16 = _stride == _out ? Matmul.ToBf16(device, w) : Matmul.ToBf16Padded(device, w, _stride);
+                var shape = _stride == _out ? dxShape : Gemm.Dense(false, false, _rows, _in, _stride);
+                Matmul.Run(device, shape, dy16, w16, dx);
             }
             if (dw is not null)
             {

@@ -1,3 +1,4 @@
+using ILGPU.Runtime;
 using Speedrun.Kernels.Blas;
 using Speedrun.Kernels.Device;
 using Speedrun.Kernels.Numerics;
@@ -30,6 +31,19 @@ internal static class Matmul
     {
         using (Profiler.Op("matmul.gemm_bf16"))
             device.Blas.Gemm(g, a.View, b.View, c.F32);
+    }
+
+    /// <summary>A bf16 copy of a matrix (rows, cols) with zero rows appended up to <paramref name="paddedRows"/>.</summary>
+    public static PooledBuffer<BFloat16> ToBf16Padded(Device device, Tensor matrix, int paddedRows)
+    {
+        int rows = matrix.Dim(0), cols = matrix.Dim(1);
+        var copy = device.Pool.Rent<BFloat16>((long)paddedRows * cols);
+        using (Profiler.Op("matmul.cast_bf16"))
+        {
+            copy.View.SubView((long)rows * cols, (long)(paddedRows - rows) * cols).MemSetToZero(device.Stream);
+            device.Elementwise().ToBFloat16(matrix.F32, copy.View.SubView(0, (long)rows * cols));
+        }
+        return copy;
     }
 
     /// <summary>A bf16 copy of a tensor (pooled; dispose to return it).</summary>
