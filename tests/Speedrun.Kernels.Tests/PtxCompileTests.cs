@@ -14,7 +14,7 @@ namespace Speedrun.Kernels.Tests;
 public class PtxCompileTests
 {
     /// <summary>Kernels in the assembly when this test was written; more may come, none may vanish.</summary>
-    const int KernelsKnownNow = 20;
+    const int KernelsKnownNow = 38;
 
     static readonly Assembly KernelAssembly = typeof(KernelAttribute).Assembly;
 
