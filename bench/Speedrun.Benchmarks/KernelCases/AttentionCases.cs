@@ -1,4 +1,3 @@
-using ILGPU;
 using Speedrun.Kernels.Ops;
 using TorchSharp;
 using static Speedrun.Benchmarks.KernelCases.TinyShapes;
@@ -13,14 +12,11 @@ namespace Speedrun.Benchmarks.KernelCases;
 /// calls nn.functional.scaled_dot_product_attention(is_causal). The backward maps dy to dqkv.
 /// </summary>
 sealed class AttentionCase(bool backward)
-    : KernelCase($"Attention.{(backward ? "Backward" : "Forward")} (B{B} T{T} NH{NH} HS{HS})")
+    : AutogradCase($"Attention.{(backward ? "Backward" : "Forward")} (B{B} T{T} NH{NH} HS{HS})", backward)
 {
-    const int Count = N * C;
-    ArrayView<float> _qkv, _y, _dy, _dqkv;
     AttentionState? _state;
-    TTensor? _tqkv, _tyGraph, _tdy;
 
-    static TTensor Formula(TTensor qkv)
+    protected override TTensor Formula(TTensor qkv)
     {
         var parts = qkv.split(C, -1);
         static TTensor Heads(TTensor t) => t.view(B, T, NH, HS).transpose(1, 2);
@@ -29,46 +25,28 @@ sealed class AttentionCase(bool backward)
         return o.transpose(1, 2).contiguous().view(B, T, C);
     }
 
+    // GEMMs of length T = 128 and HS = 32 over O(1) values, in different orders.
+    protected override (double Atol, double Rtol) ForwardTolerance => (1e-5, 1e-4);
+    protected override (double Atol, double Rtol) BackwardTolerance => (1e-4, 1e-4);
+    protected override string GradName => "dqkv";
+
     protected override void Prepare()
     {
-        var qkv = Normal(70, 3 * Count);
-        var dy = Normal(71, Count);
-        (_qkv, _y, _dy, _dqkv) = (Upload(qkv), Zeros(Count), Upload(dy), Zeros(3 * Count));
-        (_tqkv, _tdy) = (Leaf(qkv, B, T, 3 * C), Tensor(dy, B, T, C));
-        _tyGraph = Own(Formula(_tqkv));
-        _state = Own(Device.Attention().Forward(_qkv, B, T, NH, HS, _y)); // what the backward reads
+        PrepareInputs(70, [B, T, 3 * C], [B, T, C]);
+        _state = Own(Device.Attention().Forward(X, B, T, NH, HS, Y)); // what the backward reads
     }
 
     public override void RunOurs()
     {
-        if (backward)
+        if (IsBackward)
         {
-            Device.Attention().Backward(_state!, _dy, _dqkv);
+            Device.Attention().Backward(_state!, Dy, Dx);
             return;
         }
-        using var state = Device.Attention().Forward(_qkv, B, T, NH, HS, _y);
-    }
-
-    public override void RunTorch()
-    {
-        using var scope = torch.NewDisposeScope();
-        if (backward) torch.autograd.grad([_tyGraph!], [_tqkv!], [_tdy!], retain_graph: true);
-        else using (torch.no_grad()) Formula(_tqkv!);
-    }
-
-    public override void Validate()
-    {
-        RunOurs();
-        using var scope = torch.NewDisposeScope();
-        // GEMMs of length T = 128 and HS = 32 over O(1) values, in different orders.
-        if (backward)
-            Check("dqkv", Download(_dqkv), Values(torch.autograd.grad([_tyGraph!], [_tqkv!], [_tdy!], retain_graph: true)[0]),
-                1e-4, 1e-4);
-        else
-            Check("y", Download(_y), Values(_tyGraph!), 1e-5, 1e-4);
+        using var state = Device.Attention().Forward(X, B, T, NH, HS, Y);
     }
 
     // Dense-equivalent work of the products: forward q·kᵀ and p·v, backward four products of the same size.
     public override string Throughput(double seconds) =>
-        GFlops((backward ? 8.0 : 4.0) * B * NH * T * T * HS, seconds);
+        GFlops((IsBackward ? 8.0 : 4.0) * B * NH * T * T * HS, seconds);
 }

@@ -55,17 +55,8 @@ public abstract class KernelCase : IDisposable
     // ---- helpers: data, device buffers, torch tensors, checks, units ----
 
     /// <summary>Seeded standard-normal values times <paramref name="scale"/>.</summary>
-    protected static float[] Normal(int seed, long count, float scale = 1f)
-    {
-        var rng = new Random(seed);
-        var values = new float[count];
-        for (long i = 0; i < count; i++)
-        {
-            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
-            values[i] = scale * (float)(Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
-        return values;
-    }
+    protected static float[] Normal(int seed, long count, float scale = 1f) =>
+        Speedrun.Core.Training.Modules.Init.Normal(new Random(seed), count, scale);
 
     /// <summary>Seeded token ids in [0, vocab).</summary>
     protected static int[] Tokens(int seed, int count, int vocab)

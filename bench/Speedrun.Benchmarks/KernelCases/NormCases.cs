@@ -12,53 +12,33 @@ namespace Speedrun.Benchmarks.KernelCases;
 /// Weightless RMSNorm over (N, C), record 1's norm. TorchSharp 0.107 has no rms_norm, so the baseline is
 /// the record's own formula, x·rsqrt(mean(x²) + eps); its backward is autograd over that formula.
 /// </summary>
-sealed class RmsNormCase(bool backward) : KernelCase($"RmsNorm.{(backward ? "Backward" : "Forward")} ({N}x{C})")
+sealed class RmsNormCase(bool backward) : AutogradCase($"RmsNorm.{(backward ? "Backward" : "Forward")} ({N}x{C})", backward)
 {
     const int Count = N * C;
     const float Eps = 1e-6f;
-    ArrayView<float> _x, _y, _rstd, _dy, _dx;
-    TTensor? _tx, _tyGraph, _tdy;
+    ArrayView<float> _rstd;
 
-    static TTensor Formula(TTensor x) => x * torch.rsqrt(x.pow(2).mean([-1], keepdim: true) + Eps);
+    protected override TTensor Formula(TTensor x) => x * torch.rsqrt(x.pow(2).mean([-1], keepdim: true) + Eps);
+
+    // O(1) values a few fp32 roundings apart (different summation orders): 1e-5 relative.
+    protected override (double Atol, double Rtol) ForwardTolerance => (1e-6, 1e-5);
+    protected override (double Atol, double Rtol) BackwardTolerance => (1e-5, 1e-5);
 
     protected override void Prepare()
     {
-        var x = Normal(20, Count);
-        var dy = Normal(21, Count);
-        (_x, _y, _rstd, _dy, _dx) = (Upload(x), Zeros(Count), Zeros(N), Upload(dy), Zeros(Count));
-        _tx = Leaf(x, N, C);
-        _tdy = Tensor(dy, N, C);
-        _tyGraph = Own(Formula(_tx));
-        Device.RmsNorm().Forward(_x, N, C, Eps, _y, _rstd); // the backward reads rstd
+        PrepareInputs(20, [N, C], [N, C]);
+        _rstd = Zeros(N);
+        Device.RmsNorm().Forward(X, N, C, Eps, Y, _rstd); // the backward reads rstd
     }
 
     public override void RunOurs()
     {
-        if (backward) Device.RmsNorm().Backward(_dy, _x, _rstd, N, C, _dx);
-        else Device.RmsNorm().Forward(_x, N, C, Eps, _y, _rstd);
-    }
-
-    public override void RunTorch()
-    {
-        using var scope = torch.NewDisposeScope();
-        if (backward) torch.autograd.grad([_tyGraph!], [_tx!], [_tdy!], retain_graph: true);
-        else using (torch.no_grad()) Formula(_tx!);
-    }
-
-    public override void Validate()
-    {
-        RunOurs();
-        using var scope = torch.NewDisposeScope();
-        // O(1) values a few fp32 roundings apart (different summation orders): 1e-5 relative.
-        if (backward)
-            Check("dx", Download(_dx), Values(torch.autograd.grad([_tyGraph!], [_tx!], [_tdy!], retain_graph: true)[0]),
-                1e-5, 1e-5);
-        else
-            Check("y", Download(_y), Values(_tyGraph!), 1e-6, 1e-5);
+        if (IsBackward) Device.RmsNorm().Backward(Dy, X, _rstd, N, C, Dx);
+        else Device.RmsNorm().Forward(X, N, C, Eps, Y, _rstd);
     }
 
     // Minimal traffic: forward reads x, writes y; backward reads dy and x, writes dx (rstd is N floats).
-    public override string Throughput(double seconds) => GBps((backward ? 12.0 : 8.0) * Count, seconds);
+    public override string Throughput(double seconds) => GBps((IsBackward ? 12.0 : 8.0) * Count, seconds);
 }
 
 /// <summary>LayerNorm with weight and bias over (N, C) (GPT-2's), against nn.functional.layer_norm; the

@@ -1,5 +1,4 @@
 using System.Reflection;
-using System.Runtime.Loader;
 using Speedrun.Core.Benchmark;
 using Speedrun.Core.Benchmark.Runs;
 using Speedrun.Core.Data;
@@ -14,7 +13,8 @@ namespace Speedrun.Benchmarks.Training;
 /// </summary>
 sealed class TinyRecordOne
 {
-    static readonly Lazy<Assembly> Program = new(Compile);
+    static readonly Lazy<LoadedProgram> Program = new(() =>
+        LoadedProgram.Load(Path.Combine(Catalog.FindRoot(AppContext.BaseDirectory), "records", "01-llmc-baseline", "Train.cs")));
 
     TinyRecordOne(object hyperparameters, TokenBatch batch)
     {
@@ -49,8 +49,7 @@ sealed class TinyRecordOne
     public int TokensPerStep => MicroBatch * SequenceLength * Accumulation;
 
     /// <summary>A type the record's program defines (Gpt, Hyperparameters, ...).</summary>
-    public static Type Type(string name) =>
-        Program.Value.GetType(name) ?? throw new InvalidOperationException($"records/01-llmc-baseline/Train.cs defines no {name}.");
+    public static Type Type(string name) => Program.Value.Type(name);
 
     public static TinyRecordOne Load()
     {
@@ -61,24 +60,11 @@ sealed class TinyRecordOne
         var hp = forTrack.Invoke(null, [track])!;
 
         var corpus = DefaultCorpus.Ensure(log: Console.Error);
-        int batchSize = (int)Type("Hyperparameters").GetProperty("MicroBatch")!.GetValue(hp)!;
-        int sequenceLength = (int)Type("Hyperparameters").GetProperty("SequenceLength")!.GetValue(hp)!;
+        int batchSize = LoadedProgram.Get<int>(hp, "MicroBatch");
+        int sequenceLength = LoadedProgram.Get<int>(hp, "SequenceLength");
         using var loader = new DistributedDataLoader(ShardSet.Resolve(corpus.TrainPattern), batchSize, sequenceLength);
         return new TinyRecordOne(hp, loader.NextBatch());
     }
 
-    T Get<T>(string property) =>
-        (T)(Hyperparameters.GetType().GetProperty(property)?.GetValue(Hyperparameters)
-            ?? throw new InvalidOperationException($"record 1's Hyperparameters has no {property}."));
-
-    static Assembly Compile()
-    {
-        var root = Catalog.FindRoot(AppContext.BaseDirectory);
-        var source = Path.Combine(root, "records", "01-llmc-baseline", "Train.cs");
-        var dll = Path.Combine(Path.GetTempPath(), "speedrun-bench", $"01-llmc-baseline-{Guid.NewGuid():N}.dll");
-        var result = ProgramCompiler.Compile(source, dll);
-        if (!result.Success)
-            throw new InvalidOperationException($"{source} does not compile:\n" + string.Join("\n", result.Errors));
-        return AssemblyLoadContext.Default.LoadFromAssemblyPath(dll);
-    }
+    T Get<T>(string property) => LoadedProgram.Get<T>(Hyperparameters, property);
 }

@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Speedrun.Core.Training.Modules;
 using Speedrun.Kernels.Blas;
 using Speedrun.Kernels.Device;
 using Speedrun.Kernels.Numerics;
@@ -179,7 +180,7 @@ internal static class KernelChecks
             try
             {
                 var rng = new Random(op.Name.Length * 7919 + op.Output);
-                var inputs = op.Inputs.Select(len => Enumerable.Range(0, len).Select(_ => (float)NextGaussian(rng)).ToArray()).ToArray();
+                var inputs = op.Inputs.Select(len => Init.Normal(rng, len, 1.0)).ToArray();
                 var fromCpu = Execute(cpu, op, inputs);
                 cuda.Accelerator.Bind();
                 var fromCuda = Execute(cuda, op, inputs);
@@ -221,11 +222,5 @@ internal static class KernelChecks
         {
             foreach (var b in buffers) b.Dispose();
         }
-    }
-
-    internal static double NextGaussian(Random rng)
-    {
-        double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
-        return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.Loader;
 using Speedrun.Core.Autograd;
 using Speedrun.Core.Benchmark.Runs;
 using Speedrun.Core.Data;
@@ -19,29 +18,15 @@ internal static class RecordStepTiming
     public static void Run(Device device, string recordDir, string? shardPath, int[] batches, int steps, bool profile,
         IReadOnlyList<string> overrides, DoctorReport report, TextWriter log)
     {
-        var source = Path.Combine(recordDir, "Train.cs");
-        var dll = Path.Combine(Path.GetTempPath(), $"speedrun-doctor-{Guid.NewGuid():N}.dll");
-        var compiled = ProgramCompiler.Compile(source, dll);
-        if (!compiled.Success) throw new InvalidOperationException("record does not compile: " + string.Join("; ", compiled.Errors));
-        log.WriteLine($"  compiled {source} in {compiled.Elapsed.TotalSeconds:F1} s");
-        var assembly = AssemblyLoadContext.Default.LoadFromAssemblyPath(dll);
-        var hpType = assembly.GetType("Hyperparameters")!;
-        var gptType = assembly.GetType("Gpt")!;
-
+        var program = LoadedProgram.Load(Path.Combine(recordDir, "Train.cs"));
+        var gptType = program.Type("Gpt");
+        log.WriteLine($"  compiled and loaded {program.SourcePath}");
         foreach (int b in batches)
         {
-            var hp = Activator.CreateInstance(hpType)!;
-            foreach (var o in overrides)
-            {
-                var parts = o.Split('=', 2);
-                var prop = parts.Length == 2 ? hpType.GetProperty(parts[0]) : null;
-                if (prop is null) throw new ArgumentException($"--hp '{o}': expected Name=Value with Name a Hyperparameters property");
-                prop.SetValue(hp, Convert.ChangeType(parts[1], prop.PropertyType, System.Globalization.CultureInfo.InvariantCulture));
-            }
-            hpType.GetProperty("MicroBatch")!.SetValue(hp, b);
-            int t = (int)hpType.GetProperty("SequenceLength")!.GetValue(hp)!;
-            int layers = (int)hpType.GetProperty("Layers")!.GetValue(hp)!;
-            int dim = (int)hpType.GetProperty("Dim")!.GetValue(hp)!;
+            var hp = program.Hyperparameters(overrides.Append($"MicroBatch={b}"));
+            int t = LoadedProgram.Get<int>(hp, "SequenceLength");
+            int layers = LoadedProgram.Get<int>(hp, "Layers");
+            int dim = LoadedProgram.Get<int>(hp, "Dim");
             try
             {
                 var profileEntries = new List<ProfileEntry>();
