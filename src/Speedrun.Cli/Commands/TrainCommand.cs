@@ -35,22 +35,25 @@ internal static class TrainCommand
             Console.Error.WriteLine($"error: no training program at {programPath} (give a record folder holding Train.cs, or a .cs file)");
             return 2;
         }
-        var root = Catalog.FindRoot(Path.GetDirectoryName(Path.GetFullPath(programPath)));
-        var trackFile = Path.Combine(root, "tracks", trackName + ".json");
-        if (!File.Exists(trackFile))
+        var catalog = Catalog.Load(Catalog.FindRoot(Path.GetDirectoryName(Path.GetFullPath(programPath))));
+        Track track;
+        try
         {
-            var known = Directory.GetFiles(Path.Combine(root, "tracks"), "*.json").Select(Path.GetFileNameWithoutExtension);
-            Console.Error.WriteLine($"error: unknown track '{trackName}'; known: {string.Join(", ", known)}");
+            track = catalog.GetTrack(trackName);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message.Split(" (Parameter")[0]}");
             return 2;
         }
-        var track = Track.Load(trackFile);
+        var trackFile = Path.Combine(catalog.TracksDirectory, track.Name + ".json");
         var label = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(programPath))) ?? "program";
         outDir ??= Path.Combine("runs", $"{label}-{track.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         Console.Error.WriteLine($"speedrun train: {programPath} on track '{track.Name}' ({track.Description})");
         var data = dataDir is null
             ? TrackData.Resolve(track, Console.Error)
             : new DataPatterns(Path.Combine(Path.GetFullPath(dataDir), "*train_*.bin"), Path.Combine(Path.GetFullPath(dataDir), "*val_*.bin"));
-        device ??= track.Device == "cpu" ? "cpu" : null;
+        device ??= track.DefaultDevice;
 
         var progress = new ProgressLine(Console.IsErrorRedirected, Console.Out);
         var outcome = ProgramRunner.Run(

@@ -52,7 +52,7 @@ internal sealed class BenchmarkSession : IDisposable
         var trackFile = Path.Combine(catalog.TracksDirectory, track.Name + ".json");
         if (options.TimeoutMinutes is { } minutes && !(minutes > 0))
             throw new UserError($"--timeout is {minutes.ToString(CultureInfo.InvariantCulture)}; give a positive number of minutes.");
-        var device = options.Device ?? (track.Device == "cpu" ? "cpu" : null);
+        var device = options.Device ?? track.DefaultDevice;
         Kernels.Device.DeviceKinds.Parse(device); // a bad --device fails here, naming the allowed values
         var data = TrackData.Resolve(track, Console.Error);
         var runsDir = Path.GetFullPath(options.RunsDir ?? Path.Combine(catalog.Root, "runs"));

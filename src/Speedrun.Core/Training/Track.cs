@@ -76,6 +76,10 @@ public sealed record Track
             Fail("model", "needs positive layers, dim and head_dim, with dim a multiple of head_dim");
     }
 
+    /// <summary>The device a run uses when none is asked for: a CPU track stays on the CPU even where a GPU is
+    /// present (its reference times were measured there); a GPU track takes what it finds.</summary>
+    [JsonIgnore] public string? DefaultDevice => Device == "cpu" ? "cpu" : null;
+
     /// <summary>Scales a step count (warm-up, warm-down, total) from the record's full value.</summary>
     public int Steps(int fullSteps) => Math.Max(1, (int)Math.Round(fullSteps * StepScale));
 
