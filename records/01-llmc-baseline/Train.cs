@@ -43,8 +43,9 @@ for (int step = 0; step <= hp.Steps; step++)
         loss.Backward(1f / hp.Accumulation); // the mean over micro-batches, as DDP averages over ranks
         ctx.AddTrainLoss(loss, 1f / hp.Accumulation);
     }
-    var clipScale = clip.Compute(model.Parameters(), hp.GradClip);
-    optimizer.Step(hp.LearningRateScale(step), clipScale);
+    clip.ClipGradNorm(model.Parameters(), hp.GradClip);
+    foreach (var group in optimizer.Groups) group.Lr = group.InitialLr * hp.LearningRateScale(step);
+    optimizer.Step();
     ctx.StepFinished(step, hp.Steps);
 }
 ctx.Finish();
@@ -68,6 +69,7 @@ sealed record Hyperparameters
     public float LearningRate { get; init; } = 1.5e-3f;
     public float WeightDecay { get; init; } = 0.1f;
     public float GradClip { get; init; } = 1.0f;
+    public float NormEps { get; init; } = 1e-6f;
     public int ValEvery { get; init; } = 128;
 
     public int Heads => Dim / HeadDim;
@@ -121,9 +123,9 @@ sealed class Gpt : Module
     /// <summary>Mean next-token cross-entropy of a (B, T) batch.</summary>
     public Tensor Loss(Tensor inputs, Tensor targets)
     {
-        var x = F.Embedding(inputs, _wte, _wpe);
+        var x = F.Embedding(inputs, _wte) + _wpe.Narrow(0, 0, inputs.Dim(1)); // positions broadcast over the batch
         foreach (var block in _blocks) x = block.Forward(x);
-        x = F.RmsNorm(x);
+        x = F.RmsNorm(x, eps: _hp.NormEps);
         // Tied head. Its 50257 logits per row are stored 64-aligned (50304 wide) so the GEMMs have aligned
         // leading dimensions; the padding columns are not classes and the loss ignores them (same maths).
         var logits = F.Linear(x, _wte, padTo: 64);
@@ -135,12 +137,12 @@ sealed class Gpt : Module
 sealed class Block : Module
 {
     readonly Linear _qkv, _attnProj, _fc, _mlpProj;
-    readonly int _heads;
-    readonly float _attnScale;
+    readonly int _heads, _dim;
+    readonly float _attnScale, _eps;
 
     public Block(Device device, Hyperparameters hp, Random rng) : base(device)
     {
-        _heads = hp.Heads;
+        (_heads, _dim, _eps) = (hp.Heads, hp.Dim, hp.NormEps);
         _attnScale = 1f / MathF.Sqrt(2 * hp.Layers);
         _qkv = Child("attn.c_attn", new Linear(device, rng, hp.Dim, 3 * hp.Dim));
         _attnProj = Child("attn.c_proj", new Linear(device, rng, hp.Dim, hp.Dim));
@@ -150,9 +152,20 @@ sealed class Block : Module
 
     public Tensor Forward(Tensor x)
     {
-        var attention = _attnProj.Forward(F.CausalSelfAttention(_qkv.Forward(F.RmsNorm(x)), _heads));
-        x = x + _attnScale * attention;
-        x = x + _mlpProj.Forward(F.Gelu(_fc.Forward(F.RmsNorm(x)), GeluForm.Erf));
+        x = x + _attnScale * _attnProj.Forward(Attention(F.RmsNorm(x, eps: _eps)));
+        x = x + _mlpProj.Forward(F.Gelu(_fc.Forward(F.RmsNorm(x, eps: _eps)), GeluForm.Erf));
         return x;
+    }
+
+    /// <summary>Causal self-attention: q, k, v from one projection, split into heads (B, H, T, D).</summary>
+    Tensor Attention(Tensor x)
+    {
+        int b = x.Dim(0), t = x.Dim(1), d = _dim / _heads;
+        var qkv = _qkv.Forward(x).Split([_dim, _dim, _dim]);
+        var (q, k, v) = (Heads(qkv[0]), Heads(qkv[1]), Heads(qkv[2]));
+        var y = F.ScaledDotProductAttention(q, k, v, isCausal: true);
+        return y.Transpose(1, 2).View(b, t, _dim);
+
+        Tensor Heads(Tensor z) => z.View(b, t, _heads, d).Transpose(1, 2);
     }
 }

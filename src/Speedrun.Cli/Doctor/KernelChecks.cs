@@ -100,8 +100,6 @@ internal static class KernelChecks
             yield return new($"gelu {form} forward", [n], n, 2e-9, 2e-6, (d, x, y) => d.Activations().Gelu(x[0], y, form));
             yield return new($"gelu {form} backward", [n, n], n, 8e-7, 2e-6, (d, x, y) => d.Activations().GeluBackward(x[0], x[1], y, form));
         }
-        yield return new("relu² forward", [n], n, 0, 1.2e-7, (d, x, y) => d.Activations().ReluSquared(x[0], y));
-        yield return new("relu² backward", [n, n], n, 0, 1.2e-7, (d, x, y) => d.Activations().ReluSquaredBackward(x[0], x[1], y));
         yield return new("softmax forward", [rows * 1000], rows * 1000, 2e-9, 4e-6, (d, x, y) => d.Softmax().Forward(x[0], rows, 1000, y));
         yield return new("softmax backward", [rows * 1000, rows * 1000], rows * 1000, 2e-6, 2e-5, (d, x, y) =>
         {
@@ -126,27 +124,14 @@ internal static class KernelChecks
             d.Embedding().PositionBackward(x[0], eb, et, ec, y.SubView(ev * ec, et * ec));
         });
 
-        const int ab = 2, at = 67, nh = 3, hs = 64, ac = nh * hs;
-        yield return new("attention forward (y)", [ab * at * 3 * ac], ab * at * ac, 1e-5, 2e-4, (d, x, y) =>
-        {
-            using var state = d.Attention().Forward(x[0], ab, at, nh, hs, y);
-        });
-        yield return new("attention backward (dqkv)", [ab * at * 3 * ac, ab * at * ac], ab * at * 3 * ac, 1e-5, 2e-4, (d, x, y) =>
-        {
-            using var fwd = d.Pool.Rent<float>(ab * at * ac);
-            using var state = d.Attention().Forward(x[0], ab, at, nh, hs, fwd.View);
-            d.Attention().Backward(state, x[1], y);
-        });
-
         const int cn = 33, cv = 50257, cvp = 50304;
         var targets = Enumerable.Range(0, cn).Select(i => i == 5 ? -1 : (i * 104729) % cv).ToArray();
-        foreach (var cap in new[] { 0f, 30f })
-            yield return new($"cross-entropy fused (losses, dlogits), softcap {cap}", [cn * cvp], cn + cn * cvp, 4e-5, 2e-5, (d, x, y) =>
-            {
-                using var t = d.Pool.Rent<int>(cn);
-                t.View.CopyFromCPU(d.Stream, targets);
-                d.CrossEntropy().ForwardBackward(x[0], t.View, cn, cv, cvp, 1f / cn, cap, y.SubView(0, cn), y.SubView(cn, cn * cvp));
-            });
+        yield return new("cross-entropy fused (losses, dlogits)", [cn * cvp], cn + cn * cvp, 4e-5, 2e-5, (d, x, y) =>
+        {
+            using var t = d.Pool.Rent<int>(cn);
+            t.View.CopyFromCPU(d.Stream, targets);
+            d.CrossEntropy().ForwardBackward(x[0], t.View, cn, cv, cvp, 1f / cn, y.SubView(0, cn), y.SubView(cn, cn * cvp));
+        });
 
         yield return new("sum and sum of squares", [n], 2, 1e-6 * n, 1e-6, (d, x, y) =>
         {

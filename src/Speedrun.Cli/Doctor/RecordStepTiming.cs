@@ -82,7 +82,8 @@ internal static class RecordStepTiming
             Tensor l;
             using (Autocast.Use(precision)) l = (Tensor)loss.Invoke(model, [x, y])!;
             l.Backward();
-            optimizer.Step(1f, clip.Compute(model.Parameters(), 1f));
+            clip.ClipGradNorm(model.Parameters(), 1f);
+            optimizer.Step();
             return l.Item();
         }
 

@@ -4,67 +4,185 @@ using Speedrun.Kernels.Ops;
 namespace Speedrun.Core.Autograd;
 
 /// <summary>
-/// The differentiable ops a training program calls, named as in torch.nn.functional where one exists.
-/// Each is a forward + backward pair in Functions/ over the engine's kernels.
+/// The differentiable ops a training program calls, named as in torch / torch.nn.functional. Each is a
+/// <see cref="Function"/> in Functions/ (forward and backward side by side) over the engine's kernels.
+/// Tensors here are contiguous and row-major; ops that would be strided views in PyTorch (transpose, split)
+/// return copies. Element-wise ops broadcast a smaller operand over leading dimensions (see <see cref="Add"/>).
 /// </summary>
 public static class F
 {
-    /// <summary>Token (+ position) embedding: tokens (B, T) int → (B, T, C).</summary>
-    public static Tensor Embedding(Tensor tokens, Tensor wte, Tensor? wpe = null)
+    // ---- products ----
+
+    /// <summary>torch.matmul: a (..., M, K) times b (K, N) or (..., K, N) with a's leading dims → (..., M, N).
+    /// Precision follows <see cref="Autocast"/>.</summary>
+    public static Tensor Matmul(Tensor a, Tensor b) => new Matmul().Apply(a, b);
+
+    /// <summary>F.linear without bias: x (..., in) · weightᵀ for a weight of shape (out, in). With
+    /// <paramref name="padTo"/> &gt; 1 the output's last dim is rounded up to a multiple of it (e.g. 50257 → 50304)
+    /// so GEMMs see aligned sizes; the padding columns hold no values (pass <c>classes</c> to
+    /// <see cref="CrossEntropy"/>). Precision follows <see cref="Autocast"/>.</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, int padTo = 1) =>
+        new Functions.Linear(padTo, Profiler.IsActive ? $"linear {weight.Dim(1)}->{weight.Dim(0)}" : "linear").Apply(x, weight);
+
+    // ---- element-wise arithmetic ----
+
+    /// <summary>a + b. Shapes are equal, or the smaller operand broadcasts over the larger's leading
+    /// dimensions: its shape (leading 1s aside) equals the larger's trailing dims, or it has one element.</summary>
+    public static Tensor Add(Tensor a, Tensor b) => new Binary<AddOp>("add").Apply(a, b);
+
+    /// <summary>a - b, broadcasting as <see cref="Add"/>.</summary>
+    public static Tensor Sub(Tensor a, Tensor b) => new Binary<SubOp>("sub").Apply(a, b);
+
+    /// <summary>a ⊙ b, broadcasting as <see cref="Add"/> (a learnable scalar λ times x is Mul(lambda, x)).</summary>
+    public static Tensor Mul(Tensor a, Tensor b) => new Binary<MulOp>("mul").Apply(a, b);
+
+    /// <summary>a / b element-wise, broadcasting as <see cref="Add"/>.</summary>
+    public static Tensor Div(Tensor a, Tensor b) => new Binary<DivOp>("div").Apply(a, b);
+
+    /// <summary>alpha·x + beta for constants (what x * 2f, x + 1f, 1f - x compile to).</summary>
+    public static Tensor Affine(Tensor x, float alpha, float beta) => new Functions.Affine(alpha, beta).Apply(x);
+
+    // ---- element-wise functions ----
+
+    /// <summary>x².</summary>
+    public static Tensor Square(Tensor x) => Unary<Kernels.Ops.Square>(x, "square");
+
+    /// <summary>max(x, 0).</summary>
+    public static Tensor Relu(Tensor x) => Unary<Kernels.Ops.Relu>(x, "relu");
+
+    /// <summary>tanh(x).</summary>
+    public static Tensor Tanh(Tensor x) => Unary<Kernels.Ops.Tanh>(x, "tanh");
+
+    /// <summary>1 / (1 + e^-x).</summary>
+    public static Tensor Sigmoid(Tensor x) => Unary<Kernels.Ops.Sigmoid>(x, "sigmoid");
+
+    /// <summary>e^x.</summary>
+    public static Tensor Exp(Tensor x) => Unary<Kernels.Ops.Exp>(x, "exp");
+
+    /// <summary>√x.</summary>
+    public static Tensor Sqrt(Tensor x) => Unary<Kernels.Ops.Sqrt>(x, "sqrt");
+
+    /// <summary>GELU: the exact erf form (PyTorch's default) or the tanh approximation (GPT-2's).</summary>
+    public static Tensor Gelu(Tensor x, GeluForm approximate = GeluForm.Erf) => approximate switch
     {
-        using var _ = Profiler.Op("embedding");
-        return Functions.Embedding.Apply(tokens, wte, wpe);
+        GeluForm.Erf => Unary<GeluErf>(x, "gelu"),
+        GeluForm.Tanh => Unary<GeluTanh>(x, "gelu_tanh"),
+        _ => throw new ArgumentOutOfRangeException(nameof(approximate), approximate, "GeluForm.Erf or GeluForm.Tanh"),
+    };
+
+    /// <summary>
+    /// Any element-wise op given as an operator struct (its value and its derivative), compiled into one
+    /// kernel for forward and one for backward: a fused activation in a few lines of a training program.
+    /// </summary>
+    public static Tensor Unary<TOp>(Tensor x, string? name = null) where TOp : struct, IUnaryOp =>
+        new Unary<TOp>(name ?? typeof(TOp).Name).Apply(x);
+
+    /// <summary>Softmax over the last dimension.</summary>
+    public static Tensor Softmax(Tensor x) => new Functions.Softmax().Apply(x);
+
+    // ---- layout ----
+
+    /// <summary>A copy of x with dims <paramref name="dim0"/> and <paramref name="dim1"/> swapped
+    /// (torch.transpose, made contiguous).</summary>
+    public static Tensor Transpose(Tensor x, int dim0, int dim1)
+    {
+        int a = Dims.Normalize("Transpose", x, dim0), b = Dims.Normalize("Transpose", x, dim1);
+        if (a == b) return Functions.Reshape.Apply(x, x.Shape);
+        return new Functions.Transpose(Math.Min(a, b), Math.Max(a, b)).Apply(x);
     }
 
-    /// <summary>x·Wᵀ for W of shape (out, in); precision follows <see cref="Autocast"/>.</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, int padTo = 1)
+    /// <summary>Consecutive pieces of dimension <paramref name="dim"/> with the given sizes (torch.split),
+    /// each a new tensor.</summary>
+    public static Tensor[] Split(Tensor x, int[] sizes, int dim = -1)
     {
-        using var _ = Profiler.Op(Profiler.IsActive ? $"linear {weight.Dim(1)}->{weight.Dim(0)}" : "");
-        return Functions.Linear.Apply(x, weight, padTo);
+        int d = Dims.Normalize("Split", x, dim);
+        if (sizes.Any(s => s < 0) || sizes.Sum() != x.Shape[d])
+            throw new ArgumentException($"Split: sizes [{string.Join(", ", sizes)}] must be non-negative and add up to dim {dim} of {x.Describe()}.");
+        return new Functions.Split(d, sizes).ApplyMany(x);
     }
 
-    /// <summary>Weightless RMSNorm over the last dimension.</summary>
-    public static Tensor RmsNorm(Tensor x, float eps = 1e-6f)
+    /// <summary><paramref name="chunks"/> equal pieces of dimension <paramref name="dim"/> (torch.chunk, for a
+    /// size divisible by chunks).</summary>
+    public static Tensor[] Chunk(Tensor x, int chunks, int dim = -1)
     {
-        using var _ = Profiler.Op("rms_norm");
-        return Functions.RmsNorm.Apply(x, eps);
+        int d = Dims.Normalize("Chunk", x, dim);
+        if (chunks <= 0 || x.Shape[d] % chunks != 0)
+            throw new ArgumentException($"Chunk: dim {dim} of {x.Describe()} does not split into {chunks} equal pieces.");
+        return Split(x, Enumerable.Repeat(x.Shape[d] / chunks, chunks).ToArray(), d);
     }
 
-    public static Tensor Gelu(Tensor x, GeluForm form = GeluForm.Erf)
+    /// <summary>torch.cat: tensors equal outside <paramref name="dim"/>, joined along it.</summary>
+    public static Tensor Cat(Tensor[] tensors, int dim = -1)
     {
-        using var _ = Profiler.Op("gelu");
-        return Functions.Gelu.Apply(x, form);
+        if (tensors.Length == 0) throw new ArgumentException("Cat: no tensors.");
+        int d = Dims.Normalize("Cat", tensors[0], dim);
+        return new Functions.Cat(d).Apply(tensors);
     }
 
-    public static Tensor ReluSquared(Tensor x)
+    /// <summary>torch.narrow: elements start..start+length-1 of dimension <paramref name="dim"/>. A view (no copy)
+    /// when every dimension before dim has size 1, e.g. the first rows of a table; otherwise a copy.</summary>
+    public static Tensor Narrow(Tensor x, int dim, int start, int length)
     {
-        using var _ = Profiler.Op("relu_squared");
-        return Functions.ReluSquared.Apply(x);
+        int d = Dims.Normalize("Narrow", x, dim);
+        if (start < 0 || length < 0 || start + length > x.Shape[d])
+            throw new ArgumentException($"Narrow: [{start}, {start + length}) is out of range for dim {dim} of {x.Describe()}.");
+        return Functions.Narrow.Apply(x, d, start, length);
     }
 
-    /// <summary>Causal self-attention from a fused (B, T, 3C) qkv projection.</summary>
-    public static Tensor CausalSelfAttention(Tensor qkv, int heads, float? scale = null)
+    // ---- reductions ----
+
+    /// <summary>The sum of all elements, shape (1).</summary>
+    public static Tensor Sum(Tensor x) => new Sum(lastDimOnly: false, keepDim: false, 1f).Apply(x);
+
+    /// <summary>The sum over dimension <paramref name="dim"/>, which must be the last.</summary>
+    public static Tensor Sum(Tensor x, int dim, bool keepDim = false) =>
+        new Sum(lastDimOnly: LastDim("Sum", x, dim), keepDim, 1f).Apply(x);
+
+    /// <summary>The mean of all elements, shape (1).</summary>
+    public static Tensor Mean(Tensor x) => new Sum(lastDimOnly: false, keepDim: false, 1f / x.Length).Apply(x);
+
+    /// <summary>The mean over dimension <paramref name="dim"/>, which must be the last.</summary>
+    public static Tensor Mean(Tensor x, int dim, bool keepDim = false) =>
+        new Sum(lastDimOnly: LastDim("Mean", x, dim), keepDim, 1f / x.Dim(-1)).Apply(x);
+
+    /// <summary>The L2 norm of all elements (the Frobenius norm of a matrix), shape (1).</summary>
+    public static Tensor Norm(Tensor x) => new Norm().Apply(x);
+
+    static bool LastDim(string op, Tensor x, int dim) =>
+        Dims.Normalize(op, x, dim) == x.Rank - 1
+            ? true
+            : throw new ArgumentException($"{op}: only the last dimension can be reduced, got dim {dim} of {x.Describe()} (transpose first).");
+
+    // ---- model ops ----
+
+    /// <summary>F.embedding: token ids (B, T) int → rows of <paramref name="weight"/> (V, C), shape (B, T, C).</summary>
+    public static Tensor Embedding(Tensor tokens, Tensor weight) => new Functions.Embedding(tokens).Apply(weight);
+
+    /// <summary>
+    /// F.rms_norm over the last dimension: x / √(mean(x²) + eps), times <paramref name="weight"/> (shape (C))
+    /// when given. eps defaults to PyTorch's: the float32 machine epsilon, 2^-23.
+    /// </summary>
+    public static Tensor RmsNorm(Tensor x, Tensor? weight = null, float? eps = null)
     {
-        using var _ = Profiler.Op("causal_self_attention");
-        return Functions.CausalSelfAttention.Apply(qkv, heads, scale);
+        var y = new Functions.RmsNorm(eps ?? MachineEpsilon).Apply(x);
+        return weight is null ? y : Mul(y, weight);
     }
 
-    /// <summary>Mean cross-entropy; consumes the logits when a graph is recorded (fused backward).</summary>
-    public static Tensor CrossEntropy(Tensor logits, Tensor targets, float softcap = 0f, int? classes = null)
-    {
-        using var _ = Profiler.Op("cross_entropy");
-        return Functions.CrossEntropy.Apply(logits, targets, softcap, classes);
-    }
+    /// <summary>torch.finfo(torch.float32).eps = 2^-23.</summary>
+    public const float MachineEpsilon = 1.1920929e-07f;
 
-    public static Tensor Add(Tensor a, Tensor b)
-    {
-        using var _ = Profiler.Op("add");
-        return Functions.Add.Apply(a, b);
-    }
+    /// <summary>
+    /// F.scaled_dot_product_attention on q, k, v of shape (B, H, T, D): softmax(scale·q kᵀ) v, with the causal
+    /// mask when <paramref name="isCausal"/>; scale defaults to 1/√D.
+    /// </summary>
+    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, bool isCausal = false, float? scale = null) =>
+        new ScaledDotProductAttention(isCausal, scale).Apply(q, k, v);
 
-    public static Tensor Scale(Tensor x, float s)
-    {
-        using var _ = Profiler.Op("scale");
-        return Functions.Scale.Apply(x, s);
-    }
+    /// <summary>
+    /// F.cross_entropy with mean reduction: logits (N, Vp) against int targets (N). Only the first
+    /// <paramref name="classes"/> columns (default: all) are classes, so a padded head (see <see cref="Linear"/>)
+    /// gives the unpadded loss. The logits are left intact and the loss composes with other terms.
+    /// </summary>
+    public static Tensor CrossEntropy(Tensor logits, Tensor targets, int? classes = null) =>
+        new Functions.CrossEntropy(targets, classes).Apply(logits);
 }

@@ -4,8 +4,9 @@ using ILGPU.Runtime;
 
 namespace Speedrun.Kernels.Ops;
 
-// Element-wise activations, each an operator struct (the System.Numerics.Tensors pattern): one generic
-// forward kernel and one generic backward kernel, instantiated per operator.
+// Element-wise unary ops, each an operator struct (the System.Numerics.Tensors pattern): one generic
+// forward kernel and one generic backward kernel, instantiated per operator. A training program can define
+// its own operator and get a fused, differentiable op from F.Unary<TOp> with no kernel code of its own.
 //
 //   GeluErf      y = x·Φ(x),  Φ(x) = ½·erfc(-x/√2)  (PyTorch gelu(approximate='none'))
 //                dx = dy·(Φ(x) + x·φ(x)),  φ(x) = e^(-x²/2)/√(2π)
@@ -13,11 +14,17 @@ namespace Speedrun.Kernels.Ops;
 //                computed as y = x·σ(2u), since ½(1 + tanh(u)) = σ(2u) = 1/(1 + e^(-2u)):
 //                no tanh, no cancellation for negative x, and e^(-|2u|) ≤ 1 never overflows.
 //                dx = dy·(σ + x·σ(1-σ)·2u'),  u' = √(2/π)·(1 + 3·0.044715·x²)
-//   ReluSquared  y = relu(x)²,  dx = 2·relu(x)·dy
+//   Square       y = x²,          dx = 2x·dy
+//   Relu         y = max(x, 0),   dx = dy where x > 0, else 0 (NaN propagates)
+//   Tanh         y = tanh(x),     dx = (1 - y²)·dy
+//   Sigmoid      y = 1/(1 + e^-x), dx = y(1 - y)·dy
+//   Exp          y = e^x,         dx = y·dy
+//   Sqrt         y = √x,          dx = dy/(2y)
 //
 // Shapes: x, y, dy, dx all of length n (any n). dx is written, not accumulated.
-// erf and e^x come from KernelMath (our own, accurate to a few ulps on both devices): XMath.Tanh is
-// tanh.approx on CUDA (about 2^-11 relative error) and MathF.Tanh on the CPU.
+// erf, e^x and tanh come from KernelMath (our own, accurate to a few ulps on both devices): XMath.Tanh is
+// tanh.approx on CUDA (about 2^-11 relative error) and MathF.Tanh on the CPU. Backward recomputes the
+// forward value from x (no output is saved).
 
 /// <summary>Which GELU: the exact erf form or GPT-2's tanh approximation.</summary>
 public enum GeluForm
@@ -26,9 +33,10 @@ public enum GeluForm
     Tanh,
 }
 
-/// <summary>An element-wise activation: its value and its vector-Jacobian product.</summary>
-public interface IActivation
+/// <summary>An element-wise unary op: its value and its vector-Jacobian product.</summary>
+public interface IUnaryOp
 {
+    /// <summary>y for one element.</summary>
     float Forward(float x);
 
     /// <summary>dL/dx given x and dL/dy.</summary>
@@ -36,7 +44,7 @@ public interface IActivation
 }
 
 /// <summary>GELU, exact form: x·Φ(x) with the normal CDF Φ built on our own erfc.</summary>
-public readonly struct GeluErf : IActivation
+public readonly struct GeluErf : IUnaryOp
 {
     const float InvSqrt2 = 0.707106781f;
     const float InvSqrt2Pi = 0.398942280f;
@@ -53,7 +61,7 @@ public readonly struct GeluErf : IActivation
 }
 
 /// <summary>GELU, tanh form (GPT-2's), evaluated as x·σ(2u).</summary>
-public readonly struct GeluTanh : IActivation
+public readonly struct GeluTanh : IUnaryOp
 {
     const float SqrtTwoOverPi = 0.797884561f;
     const float Cubic = 0.044715f;
@@ -80,26 +88,74 @@ public readonly struct GeluTanh : IActivation
     }
 }
 
-/// <summary>Squared ReLU (modded-nanogpt's MLP activation). NaN propagates, as in PyTorch.</summary>
-public readonly struct ReluSquared : IActivation
+/// <summary>x².</summary>
+public readonly struct Square : IUnaryOp
 {
-    static float Relu(float x) => x < 0f ? 0f : x;
-
-    public float Forward(float x)
-    {
-        float r = Relu(x);
-        return r * r;
-    }
-
-    public float Backward(float x, float dy) => 2f * Relu(x) * dy;
+    /// <inheritdoc/>
+    public float Forward(float x) => x * x;
+    /// <inheritdoc/>
+    public float Backward(float x, float dy) => 2f * x * dy;
 }
 
-public static class ActivationKernelMethods
+/// <summary>max(x, 0); NaN propagates, as in PyTorch.</summary>
+public readonly struct Relu : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Forward(float x) => x < 0f ? 0f : x;
+    /// <inheritdoc/>
+    public float Backward(float x, float dy) => x > 0f ? dy : 0f;
+}
+
+/// <summary>tanh(x) (<see cref="KernelMath.Tanh"/>).</summary>
+public readonly struct Tanh : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Forward(float x) => KernelMath.Tanh(x);
+    /// <inheritdoc/>
+    public float Backward(float x, float dy)
+    {
+        float t = KernelMath.Tanh(x);
+        return (1f - t * t) * dy;
+    }
+}
+
+/// <summary>The logistic function 1/(1 + e^-x) (<see cref="KernelMath.Sigmoid"/>).</summary>
+public readonly struct Sigmoid : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Forward(float x) => KernelMath.Sigmoid(x);
+    /// <inheritdoc/>
+    public float Backward(float x, float dy)
+    {
+        float s = KernelMath.Sigmoid(x);
+        return s * (1f - s) * dy;
+    }
+}
+
+/// <summary>√x (IEEE square root on both devices); NaN below 0.</summary>
+public readonly struct Sqrt : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Forward(float x) => XMath.Sqrt(x);
+    /// <inheritdoc/>
+    public float Backward(float x, float dy) => dy / (2f * XMath.Sqrt(x));
+}
+
+/// <summary>e^x (<see cref="KernelMath.Exp"/>).</summary>
+public readonly struct Exp : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Forward(float x) => KernelMath.Exp(x);
+    /// <inheritdoc/>
+    public float Backward(float x, float dy) => KernelMath.Exp(x) * dy;
+}
+
+internal static class ActivationKernelMethods
 {
     /// <summary>y = op(x).</summary>
-    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(ReluSquared))]
+    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(Square), typeof(Relu), typeof(Tanh), typeof(Sigmoid), typeof(Exp), typeof(Sqrt))]
     internal static void ForwardKernel<TOp>(ArrayView<float> x, ArrayView<float> y)
-        where TOp : struct, IActivation
+        where TOp : struct, IUnaryOp
     {
         var op = default(TOp);
         int iEnd = y.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
@@ -107,9 +163,9 @@ public static class ActivationKernelMethods
     }
 
     /// <summary>dx = op'(x)·dy (written).</summary>
-    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(ReluSquared))]
+    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(Square), typeof(Relu), typeof(Tanh), typeof(Sigmoid), typeof(Exp), typeof(Sqrt))]
     internal static void BackwardKernel<TOp>(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx)
-        where TOp : struct, IActivation
+        where TOp : struct, IUnaryOp
     {
         var op = default(TOp);
         int iEnd = dx.IntLength, iStride = Threads.Count; // hoisted: each read is a call on the CPU accelerator
@@ -120,10 +176,9 @@ public static class ActivationKernelMethods
 /// <summary>
 /// Loaded activation kernels for one device: <c>Forward&lt;GeluTanh&gt;(x, y)</c>,
 /// <c>Backward&lt;GeluTanh&gt;(x, dy, dx)</c>, or the named methods (<c>Gelu(x, y, GeluForm.Tanh)</c>).
-/// The three built-in operators are loaded up front; an operator defined elsewhere (say, in a
-/// training program) is loaded on its first use.
+/// Each operator is compiled and loaded on its first use, including one a training program defines.
 /// </summary>
-public sealed class ActivationKernels
+internal sealed class ActivationKernels
 {
     readonly Device.Device _device;
     readonly Dictionary<Type, Loaded> _loaded = new();
@@ -137,10 +192,9 @@ public sealed class ActivationKernels
         _device = device;
         Load<GeluErf>();
         Load<GeluTanh>();
-        Load<ReluSquared>();
     }
 
-    Loaded Load<TOp>() where TOp : struct, IActivation
+    Loaded Load<TOp>() where TOp : struct, IUnaryOp
     {
         if (_loaded.TryGetValue(typeof(TOp), out var loaded)) return loaded;
         var acc = _device.Accelerator;
@@ -153,7 +207,7 @@ public sealed class ActivationKernels
     }
 
     /// <summary>y = op(x), element-wise.</summary>
-    public void Forward<TOp>(ArrayView<float> x, ArrayView<float> y) where TOp : struct, IActivation
+    public void Forward<TOp>(ArrayView<float> x, ArrayView<float> y) where TOp : struct, IUnaryOp
     {
         Shapes.SameLength(typeof(TOp).Name, x, y);
         Load<TOp>().Forward(_device.Launch.For(y.Length), x, y);
@@ -161,7 +215,7 @@ public sealed class ActivationKernels
 
     /// <summary>dx = op'(x)·dy, element-wise; dx is overwritten.</summary>
     public void Backward<TOp>(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx)
-        where TOp : struct, IActivation
+        where TOp : struct, IUnaryOp
     {
         string op = typeof(TOp).Name + " backward";
         Shapes.SameLength(op, x, dy);
@@ -189,16 +243,11 @@ public sealed class ActivationKernels
         }
     }
 
-    public void ReluSquared(ArrayView<float> x, ArrayView<float> y) => Forward<ReluSquared>(x, y);
-
-    public void ReluSquaredBackward(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx) =>
-        Backward<ReluSquared>(x, dy, dx);
-
     static ArgumentOutOfRangeException UnknownForm(GeluForm form) =>
         new(nameof(form), form, "Gelu: the form must be GeluForm.Erf or GeluForm.Tanh.");
 }
 
-public static class ActivationOps
+internal static class ActivationOps
 {
     public static ActivationKernels Activations(this Device.Device d) => d.Kernels(static d => new ActivationKernels(d));
 }

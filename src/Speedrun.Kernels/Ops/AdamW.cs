@@ -16,9 +16,9 @@ namespace Speedrun.Kernels.Ops;
 // double precision and passed as floats, as PyTorch does with its Python-float hyper-parameters.
 
 /// <summary>Hyper-parameters of one AdamW step; <see cref="Step"/> counts from 1.</summary>
-public readonly record struct AdamWStep(double Lr, double Beta1, double Beta2, double Eps, double WeightDecay, int Step);
+internal readonly record struct AdamWStep(double Lr, double Beta1, double Beta2, double Eps, double WeightDecay, int Step);
 
-public static class AdamWKernelMethods
+internal static class AdamWKernelMethods
 {
     /// <summary>The fused update; see the file header. decay = 1 - lr*wd, stepSize = lr / (1 - beta1^t),
     /// rootCorrection2 = sqrt(1 - beta2^t).</summary>
@@ -58,7 +58,7 @@ public static class AdamWKernelMethods
 }
 
 /// <summary>Loaded AdamW kernel for one device; every method checks shapes before launching.</summary>
-public sealed class AdamWKernels
+internal sealed class AdamWKernels
 {
     readonly Device.Device _device;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
@@ -101,7 +101,7 @@ public sealed class AdamWKernels
     }
 }
 
-public static class AdamWOps
+internal static class AdamWOps
 {
     public static AdamWKernels AdamW(this Device.Device d) => d.Kernels(static d => new AdamWKernels(d));
 }

@@ -17,7 +17,7 @@ namespace Speedrun.Kernels.Ops;
 // Two runs on one device give identical bits. A producer that can compute its terms on the fly
 // (LayerNorm's backward) writes phase-1 partials in the same layout itself and calls SumChunks.
 
-public static class ColumnSumKernelMethods
+internal static class ColumnSumKernelMethods
 {
     /// <summary>partials[k, c] = Σ_{r in chunk k} m[r, c].</summary>
     [Kernel]
@@ -53,7 +53,7 @@ public static class ColumnSumKernelMethods
 }
 
 /// <summary>Loaded column-sum kernels for one device.</summary>
-public sealed class ColumnSumKernels
+internal sealed class ColumnSumKernels
 {
     /// <summary>Rows per phase-1 chunk: fixed, so the summation order does not depend on the device.</summary>
     public const int RowsPerChunk = 32;
@@ -101,7 +101,7 @@ public sealed class ColumnSumKernels
     }
 }
 
-public static class ColumnSumOps
+internal static class ColumnSumOps
 {
     public static ColumnSumKernels ColumnSum(this Device.Device d) => d.Kernels(static d => new ColumnSumKernels(d));
 }

@@ -6,27 +6,24 @@ namespace Speedrun.Kernels.Ops;
 
 // Softmax cross-entropy over the vocabulary, loss and gradient in one kernel (llm.c's fused classifier):
 //
-//   logits (N rows, row stride Vp >= V; only columns 0..V-1 are read), targets (N ints)
-//   c_j    = z_j                       without softcap (softcap = 0)
-//          = s * tanh(z_j / s)         with softcap s > 0
-//   loss_n = logsumexp_j(c_j) - c_target                                    (losses: N, written)
-//   dz_j   = dLossScale * (softmax(c)_j - [j == target]) * dc_j/dz_j        (dLogits: N x Vp, written)
-//            with dc/dz = 1 - tanh^2(z/s) under the softcap; columns V..Vp-1 of dLogits are written as 0.
+//   logits z (N rows, row stride Vp >= V; only columns 0..V-1 are classes), targets (N ints)
+//   loss_n = logsumexp_j(z_j) - z_target                                    (losses: N, written)
+//   dz_j   = dLossScale * (softmax(z)_j - [j == target])                    (dLogits: N x Vp, written)
+//            columns V..Vp-1 of dLogits are written as 0.
 //
 // A row whose target is negative (ignore_index) or >= V (not a class) is ignored: loss 0, gradient 0.
 // dLossScale is the caller's (1/N for a mean loss, 1/count of non-ignored rows for PyTorch's mean
 // with ignore_index). dLogits may be the same view as logits (in place): each lane reads a column
 // before it writes that column, and the target's value reaches the other lanes through shuffles.
 // Max and sum are computed online in one pass (per lane, then merged across the row's lanes), the
-// gradient in a second pass. tanh is evaluated with a series / exp form accurate to a few 1e-7 on both
-// devices (PTX's tanh.approx is only good to about 5e-4).
+// gradient in a second pass.
 
-public static class CrossEntropyKernelMethods
+internal static class CrossEntropyKernelMethods
 {
     /// <summary>Loss and gradient of each row; see the file header.</summary>
     [Kernel]
     internal static void ForwardBackwardKernel(ArrayView<float> logits, ArrayView<int> targets, int V, int Vp,
-        float dLossScale, float softcap, ArrayView<float> losses, ArrayView<float> dLogits, int lanes)
+        float dLossScale, ArrayView<float> losses, ArrayView<float> dLogits, int lanes)
     {
         int lane = Threads.Index % lanes, row0 = Threads.Index / lanes, rowStride = Threads.Count / lanes;
         int rows = targets.IntLength;
@@ -42,7 +39,7 @@ public static class CrossEntropyKernelMethods
                 continue;
             }
 
-            var stats = RowStatistics(z, V, target, softcap, lane, lanes);
+            var stats = RowStatistics(z, V, target, lane, lanes);
             if (lane == 0) losses[row] = XMath.Log(stats.Sum) + stats.Max - stats.Target;
 
             float inverseSum = 1f / stats.Sum;
@@ -53,16 +50,8 @@ public static class CrossEntropyKernelMethods
                     dz[j] = 0f;
                     continue;
                 }
-                float x = z[j];
-                float c = x, chain = 1f;
-                if (softcap > 0f)
-                {
-                    float th = Tanh(x / softcap);
-                    c = softcap * th;
-                    chain = 1f - th * th;
-                }
-                float p = XMath.Exp(c - stats.Max) * inverseSum;
-                dz[j] = (j == target ? p - 1f : p) * dLossScale * chain;
+                float p = XMath.Exp(z[j] - stats.Max) * inverseSum;
+                dz[j] = (j == target ? p - 1f : p) * dLossScale;
             }
         }
     }
@@ -70,7 +59,7 @@ public static class CrossEntropyKernelMethods
     /// <summary>Loss of each row only (validation); same definition as the fused kernel.</summary>
     [Kernel]
     internal static void ForwardKernel(ArrayView<float> logits, ArrayView<int> targets, int V, int Vp,
-        float softcap, ArrayView<float> losses, int lanes)
+        ArrayView<float> losses, int lanes)
     {
         int lane = Threads.Index % lanes, row0 = Threads.Index / lanes, rowStride = Threads.Count / lanes;
         int rows = targets.IntLength;
@@ -82,19 +71,19 @@ public static class CrossEntropyKernelMethods
                 if (lane == 0) losses[row] = 0f;
                 continue;
             }
-            var stats = RowStatistics(logits.SubView((long)row * Vp, Vp), V, target, softcap, lane, lanes);
+            var stats = RowStatistics(logits.SubView((long)row * Vp, Vp), V, target, lane, lanes);
             if (lane == 0) losses[row] = XMath.Log(stats.Sum) + stats.Max - stats.Target;
         }
     }
 
-    /// <summary>Max, sum of exp(c - max) and the target's c over columns 0..V-1, merged over the row's lanes
+    /// <summary>Max, sum of exp(z - max) and the target's z over columns 0..V-1, merged over the row's lanes
     /// (every lane ends with the row's values).</summary>
-    static RowStats RowStatistics(ArrayView<float> z, int V, int target, float softcap, int lane, int lanes)
+    static RowStats RowStatistics(ArrayView<float> z, int V, int target, int lane, int lanes)
     {
         float max = -float.MaxValue, sum = 0f, atTarget = 0f;
         for (int j = lane; j < V; j += lanes)
         {
-            float c = softcap > 0f ? softcap * Tanh(z[j] / softcap) : z[j];
+            float c = z[j];
             if (j == target) atTarget = c;
             if (c > max)
             {
@@ -118,23 +107,6 @@ public static class CrossEntropyKernelMethods
         return new RowStats(max, sum, atTarget);
     }
 
-    /// <summary>
-    /// tanh(x) to a few 1e-7 relative with only exp: an odd Taylor series below |x| = 0.25 (next term
-    /// below 1e-8 relative), else (1 - e) / (1 + e) with e = exp(-2|x|) (no cancellation there).
-    /// </summary>
-    internal static float Tanh(float x)
-    {
-        float a = XMath.Abs(x);
-        if (a < 0.25f)
-        {
-            float x2 = x * x;
-            return x * (1f + x2 * (-1f / 3f + x2 * (2f / 15f + x2 * (-17f / 315f + x2 * (62f / 2835f)))));
-        }
-        float e = XMath.Exp(-2f * a);
-        float t = (1f - e) / (1f + e);
-        return x < 0f ? -t : t;
-    }
-
     internal readonly struct RowStats(float max, float sum, float target)
     {
         public readonly float Max = max;
@@ -144,13 +116,13 @@ public static class CrossEntropyKernelMethods
 }
 
 /// <summary>Loaded cross-entropy kernels for one device; every method checks shapes before launching.</summary>
-public sealed class CrossEntropyKernels
+internal sealed class CrossEntropyKernels
 {
     readonly Device.Device _device;
     readonly int _lanes;
-    readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, float, ArrayView<float>,
+    readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, ArrayView<float>,
         ArrayView<float>, int> _forwardBackward;
-    readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, ArrayView<float>, int> _forward;
+    readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, ArrayView<float>, int> _forward;
 
     public CrossEntropyKernels(Device.Device device) : this(device, device.Launch.RowLanes) { }
 
@@ -160,9 +132,9 @@ public sealed class CrossEntropyKernels
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
         var acc = device.Accelerator;
-        _forwardBackward = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, float,
+        _forwardBackward = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float,
             ArrayView<float>, ArrayView<float>, int>(CrossEntropyKernelMethods.ForwardBackwardKernel);
-        _forward = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float, ArrayView<float>, int>(
+        _forward = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, ArrayView<float>, int>(
             CrossEntropyKernelMethods.ForwardKernel);
     }
 
@@ -170,40 +142,38 @@ public sealed class CrossEntropyKernels
 
     /// <summary>
     /// Per-row loss and the gradient of (dLossScale * sum of losses) with respect to the logits, in one pass.
-    /// <paramref name="dLogits"/> may be <paramref name="logits"/> itself. <paramref name="softcap"/> 0 means none.
+    /// <paramref name="dLogits"/> may be <paramref name="logits"/> itself.
     /// </summary>
     public void ForwardBackward(ArrayView<float> logits, ArrayView<int> targets, int N, int V, int Vp,
-        float dLossScale, float softcap, ArrayView<float> losses, ArrayView<float> dLogits)
+        float dLossScale, ArrayView<float> losses, ArrayView<float> dLogits)
     {
         const string op = "CrossEntropy.ForwardBackward";
-        Validate(op, logits, targets, N, V, Vp, softcap, losses);
+        Validate(op, logits, targets, N, V, Vp, losses);
         Shapes.Expect(op, dLogits, "dLogits", ("N", N), ("Vp", Vp));
-        _forwardBackward(RowGrid(N), logits, targets, V, Vp, dLossScale, softcap, losses, dLogits, _lanes);
+        _forwardBackward(RowGrid(N), logits, targets, V, Vp, dLossScale, losses, dLogits, _lanes);
     }
 
     /// <summary>Per-row loss only (validation).</summary>
-    public void Forward(ArrayView<float> logits, ArrayView<int> targets, int N, int V, int Vp, float softcap,
+    public void Forward(ArrayView<float> logits, ArrayView<int> targets, int N, int V, int Vp,
         ArrayView<float> losses)
     {
         const string op = "CrossEntropy.Forward";
-        Validate(op, logits, targets, N, V, Vp, softcap, losses);
-        _forward(RowGrid(N), logits, targets, V, Vp, softcap, losses, _lanes);
+        Validate(op, logits, targets, N, V, Vp, losses);
+        _forward(RowGrid(N), logits, targets, V, Vp, losses, _lanes);
     }
 
     static void Validate(string op, ArrayView<float> logits, ArrayView<int> targets, int n, int v, int vp,
-        float softcap, ArrayView<float> losses)
+        ArrayView<float> losses)
     {
         if (v < 1 || vp < v)
             throw new ArgumentException($"{op}: need 1 <= V <= Vp, got V={v}, Vp={vp}.");
-        if (!(softcap >= 0f) || float.IsInfinity(softcap))
-            throw new ArgumentException($"{op}: softcap must be 0 (none) or a positive finite number, got {softcap}.");
         Shapes.Expect(op, logits, "logits", ("N", n), ("Vp", vp));
         Shapes.Expect(op, targets, "targets", ("N", n));
         Shapes.Expect(op, losses, "losses", ("N", n));
     }
 }
 
-public static class CrossEntropyOps
+internal static class CrossEntropyOps
 {
     public static CrossEntropyKernels CrossEntropy(this Device.Device d) =>
         d.Kernels(static d => new CrossEntropyKernels(d));

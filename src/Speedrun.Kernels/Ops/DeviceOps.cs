@@ -1,7 +1,7 @@
 namespace Speedrun.Kernels.Ops;
 
 /// <summary>Each kernel family is loaded once per device, on first use.</summary>
-public static class DeviceOps
+internal static class DeviceOps
 {
     public static ElementwiseKernels Elementwise(this Device.Device d) => d.Kernels(static d => new ElementwiseKernels(d));
 }

@@ -7,7 +7,7 @@ namespace Speedrun.Kernels.Ops;
 // Element-wise utilities: fill, scale, copy, accumulate, add, and fp32 <-> bf16 casts.
 // Every kernel is a grid-stride loop; none has a backward (they are linear or casts, handled by autograd).
 
-public static class ElementwiseKernelMethods
+internal static class ElementwiseKernelMethods
 {
     [Kernel]
     internal static void FillKernel(ArrayView<float> y, float value)
@@ -65,7 +65,7 @@ public static class ElementwiseKernelMethods
 }
 
 /// <summary>Loaded element-wise kernels for one device; every method checks lengths before launching.</summary>
-public sealed class ElementwiseKernels
+internal sealed class ElementwiseKernels
 {
     readonly Device.Device _device;
     readonly Action<KernelConfig, ArrayView<float>, float> _fill;

@@ -20,7 +20,7 @@ namespace Speedrun.Kernels.Ops;
 // that row (the loss then turns NaN and the run is reported as diverged); PlanTokenBackward, on the
 // host, throws an ArgumentException naming the position and the id.
 
-public static class EmbeddingKernelMethods
+internal static class EmbeddingKernelMethods
 {
     [Kernel]
     internal static void ForwardKernel(ArrayView<int> tokens, ArrayView<float> wte, ArrayView<float> wpe,
@@ -75,7 +75,7 @@ public static class EmbeddingKernelMethods
 /// offsets into positions (one more than tokens), and the positions of each token in increasing order.
 /// Made by <see cref="EmbeddingKernels.PlanTokenBackward"/>; dispose it to return its pooled buffers.
 /// </summary>
-public sealed class EmbeddingGradPlan : IDisposable
+internal sealed class EmbeddingGradPlan : IDisposable
 {
     readonly Device.PooledBuffer<int> _uniqueTokens, _offsets, _positions;
 
@@ -106,7 +106,7 @@ public sealed class EmbeddingGradPlan : IDisposable
 }
 
 /// <summary>Loaded embedding kernels for one device; every method checks shapes before launching.</summary>
-public sealed class EmbeddingKernels
+internal sealed class EmbeddingKernels
 {
     readonly Device.Device _device;
     readonly Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, ArrayView<float>>
@@ -233,7 +233,7 @@ public sealed class EmbeddingKernels
     }
 }
 
-public static class EmbeddingOps
+internal static class EmbeddingOps
 {
     public static EmbeddingKernels Embedding(this Device.Device d) => d.Kernels(static d => new EmbeddingKernels(d));
 }

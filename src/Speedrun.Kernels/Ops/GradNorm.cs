@@ -13,7 +13,7 @@ namespace Speedrun.Kernels.Ops;
 // Both stay on the device: the optimizer multiplies each gradient by scale (AdamW's gradScale), so the
 // training loop never waits for the host. A NaN norm gives a NaN scale, as in PyTorch (no silent skip).
 
-public static class GradNormKernelMethods
+internal static class GradNormKernelMethods
 {
     /// <summary>norm[0] = sqrt(sum of sumsOfSquares in order).</summary>
     [Kernel]
@@ -42,7 +42,7 @@ public static class GradNormKernelMethods
 }
 
 /// <summary>Loaded gradient-norm kernels for one device; every method checks shapes before launching.</summary>
-public sealed class GradNormKernels
+internal sealed class GradNormKernels
 {
     readonly Device.Device _device;
     readonly ReductionKernels _reduction;
@@ -85,7 +85,7 @@ public sealed class GradNormKernels
     }
 }
 
-public static class GradNormOps
+internal static class GradNormOps
 {
     public static GradNormKernels GradNorm(this Device.Device d) => d.Kernels(static d => new GradNormKernels(d));
 }

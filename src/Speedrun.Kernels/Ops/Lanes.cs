@@ -10,7 +10,7 @@ namespace Speedrun.Kernels.Ops;
 /// combination order depends only on <c>lanes</c>, so the result is the same bits on every run.
 /// With lanes == 1 no shuffle runs (on the CPU a shuffle is a thread switch).
 /// </summary>
-internal static class Lanes
+public static class Lanes
 {
     /// <summary>
     /// Returns <paramref name="lanes"/> if it is 1 or the device's warp size and divides the launch group

@@ -17,7 +17,7 @@ namespace Speedrun.Kernels.Ops;
 // fixed-order reduction: WeightGradChunksKernel is its phase 1 with the terms computed on the fly
 // (it reads dy and x once for both sums), then ColumnSum's phase 2 adds the chunks into dw and db.
 
-public static class LayerNormKernelMethods
+internal static class LayerNormKernelMethods
 {
     [Kernel]
     internal static void ForwardKernel(
@@ -108,7 +108,7 @@ public static class LayerNormKernelMethods
 }
 
 /// <summary>Loaded LayerNorm kernels for one device; every method checks shapes before launching.</summary>
-public sealed class LayerNormKernels
+internal sealed class LayerNormKernels
 {
     readonly Device.Device _device;
     readonly int _lanes;
@@ -179,7 +179,7 @@ public sealed class LayerNormKernels
     }
 }
 
-public static class LayerNormOps
+internal static class LayerNormOps
 {
     public static LayerNormKernels LayerNorm(this Device.Device d) => d.Kernels(static d => new LayerNormKernels(d));
 }

@@ -16,7 +16,7 @@ namespace Speedrun.Kernels.Ops;
 //           which gives identical bits because float addition is commutative.
 // Strided partials keep neighbouring threads on neighbouring addresses (coalesced). No atomics.
 
-public static class ReductionKernelMethods
+internal static class ReductionKernelMethods
 {
     /// <summary>Width of the final butterfly (the CUDA warp size).</summary>
     internal const int TreeWidth = 32;
@@ -70,7 +70,7 @@ public static class ReductionKernelMethods
 }
 
 /// <summary>Loaded reduction kernels for one device; every method checks shapes before launching.</summary>
-public sealed class ReductionKernels
+internal sealed class ReductionKernels
 {
     internal const int Stage1Partials = 65536, Stage2Partials = 1024;
 
@@ -139,7 +139,7 @@ public sealed class ReductionKernels
     }
 }
 
-public static class ReductionOps
+internal static class ReductionOps
 {
     public static ReductionKernels Reduction(this Device.Device d) => d.Kernels(static d => new ReductionKernels(d));
 }

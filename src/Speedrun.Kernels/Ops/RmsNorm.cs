@@ -12,7 +12,7 @@ namespace Speedrun.Kernels.Ops;
 // (from y_j = x_j·r and ∂r/∂x_j = -r³·x_j/C). One row per `lanes` threads (see Lanes); all sums are
 // fp32 in a fixed order. 1/sqrt is sqrt.rn and div.rn on CUDA, not rsqrt.approx.
 
-public static class RmsNormKernelMethods
+internal static class RmsNormKernelMethods
 {
     [Kernel]
     internal static void ForwardKernel(
@@ -56,7 +56,7 @@ public static class RmsNormKernelMethods
 }
 
 /// <summary>Loaded RMSNorm kernels for one device; every method checks shapes before launching.</summary>
-public sealed class RmsNormKernels
+internal sealed class RmsNormKernels
 {
     readonly Device.Device _device;
     readonly int _lanes;
@@ -103,7 +103,7 @@ public sealed class RmsNormKernels
     }
 }
 
-public static class RmsNormOps
+internal static class RmsNormOps
 {
     public static RmsNormKernels RmsNorm(this Device.Device d) => d.Kernels(static d => new RmsNormKernels(d));
 }

@@ -12,7 +12,7 @@ namespace Speedrun.Kernels.Ops;
 // One row per `lanes` threads (see Lanes); the forward reads x three times (max, sum, write) instead of
 // writing e^(x - m) and rescaling it. e^x is KernelMath.Exp (same few-ulp function on CPU and CUDA).
 
-public static class SoftmaxKernelMethods
+internal static class SoftmaxKernelMethods
 {
     [Kernel]
     internal static void ForwardKernel(ArrayView<float> x, int rows, int cols, ArrayView<float> y, int lanes)
@@ -53,7 +53,7 @@ public static class SoftmaxKernelMethods
 }
 
 /// <summary>Loaded softmax kernels for one device; every method checks shapes before launching.</summary>
-public sealed class SoftmaxKernels
+internal sealed class SoftmaxKernels
 {
     readonly Device.Device _device;
     readonly int _lanes;
@@ -96,7 +96,7 @@ public sealed class SoftmaxKernels
     }
 }
 
-public static class SoftmaxOps
+internal static class SoftmaxOps
 {
     public static SoftmaxKernels Softmax(this Device.Device d) => d.Kernels(static d => new SoftmaxKernels(d));
 }

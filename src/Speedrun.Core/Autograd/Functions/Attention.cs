@@ -3,68 +3,48 @@ using Speedrun.Kernels.Ops;
 namespace Speedrun.Core.Autograd.Functions;
 
 /// <summary>
-/// Causal multi-head self-attention from a fused qkv projection (B, T, 3C) to (B, T, C), GPT-2 layout
-/// ([q | k | v], head h at columns h·HS…). Scores by batched GEMM, scaled causal softmax, att·v.
-/// Saves q, k, v (B, NH, T, HS) and the attention matrix (B, NH, T, T) for backward.
+/// F.scaled_dot_product_attention for q, k, v of shape (B, H, T, D): y = softmax(scale·q kᵀ [+ causal mask]) v.
+/// The scores are materialised (B, H, T, T) and saved for the backward with q, k, v.
 /// </summary>
-internal sealed class CausalSelfAttention : Node
+internal sealed class ScaledDotProductAttention(bool causal, float? scale) : Function("scaled_dot_product_attention")
 {
-    readonly Tensor _q, _k, _v, _att;
-    readonly int _b, _t, _nh, _hs;
-    readonly float _scale;
     // Under bf16 autocast the score and value GEMMs may use TF32 tensor cores (still more precise than
     // the bf16 attention PyTorch runs under autocast); backward keeps the forward's choice.
     readonly bool _reducedPrecision = Autocast.Current == MatmulPrecision.BF16;
+    Tensor? _att;
+    float _scale;
 
-    CausalSelfAttention(Tensor qkv, Tensor q, Tensor k, Tensor v, Tensor att, int b, int t, int nh, int hs, float scale)
-        : base("causal_self_attention", qkv)
+    protected override Tensor[] Forward(Tensor[] inputs)
     {
-        (_q, _k, _v, _att) = (q, k, v, att);
-        (_b, _t, _nh, _hs, _scale) = (b, t, nh, hs, scale);
-    }
-
-    public static Tensor Apply(Tensor qkv, int heads, float? scale = null)
-    {
-        Check.Rank("CausalSelfAttention", qkv, 3, "qkv of shape (B, T, 3C)");
-        int b = qkv.Dim(0), t = qkv.Dim(1), c3 = qkv.Dim(2);
-        Check.That(c3 % (3 * heads) == 0, "CausalSelfAttention",
-            () => $"qkv {qkv.Describe()}: last dimension must be 3·heads·head_dim with heads={heads}.");
-        int c = c3 / 3, hs = c / heads;
-        float s = scale ?? 1f / MathF.Sqrt(hs);
-        var device = qkv.Device;
-        var kernels = device.Attention();
-        var q = Tensor.Empty(device, b, heads, t, hs);
-        var k = Tensor.Empty(device, b, heads, t, hs);
-        var v = Tensor.Empty(device, b, heads, t, hs);
-        var att = Tensor.Empty(device, b, heads, t, t);
-        var yHeads = Tensor.Empty(device, b, heads, t, hs);
-        var y = Tensor.Empty(device, b, t, c);
-        using (Profiler.Op("attention.split_heads"))
-            kernels.SplitHeads(qkv.F32, b, t, heads, hs, q.F32, k.F32, v.F32);
-        using (Profiler.Op("attention.core"))
-        using (Tf32.When(device, Autocast.Current == MatmulPrecision.BF16))
-            kernels.Core(q.F32, k.F32, v.F32, b, heads, t, hs, s, att.F32, yHeads.F32);
-        using (Profiler.Op("attention.merge_heads"))
-            kernels.MergeHeads(yHeads.F32, b, t, heads, hs, y.F32);
-        return Record(new CausalSelfAttention(qkv, q, k, v, att, b, t, heads, hs, s), y);
-    }
-
-    public override Tensor?[] Backward(Tensor dy)
-    {
-        var device = dy.Device;
-        var kernels = device.Attention();
-        var dyHeads = Tensor.Empty(device, _b, _nh, _t, _hs);
-        var dq = Tensor.Empty(device, _b, _nh, _t, _hs);
-        var dk = Tensor.Empty(device, _b, _nh, _t, _hs);
-        var dv = Tensor.Empty(device, _b, _nh, _t, _hs);
-        var dqkv = Tensor.Empty(device, _b, _t, 3 * _nh * _hs);
-        using (Profiler.Op("attention.split_head_grads"))
-            kernels.SplitHeadGrads(dy.F32, _b, _t, _nh, _hs, dyHeads.F32);
-        using (Profiler.Op("attention.core_backward"))
+        var (q, k, v) = (inputs[0], inputs[1], inputs[2]);
+        Check.Rank("ScaledDotProductAttention", q, 4, "q of shape (B, H, T, D)");
+        Check.SameShape("ScaledDotProductAttention", q, k);
+        Check.SameShape("ScaledDotProductAttention", q, v);
+        int b = q.Dim(0), h = q.Dim(1), t = q.Dim(2), d = q.Dim(3);
+        Check.That((long)b * h * t * t <= int.MaxValue, "ScaledDotProductAttention",
+            () => $"the scores (B={b}, H={h}, T={t}, T={t}) exceed 2^31 elements.");
+        _scale = scale ?? 1f / MathF.Sqrt(d);
+        var device = q.Device;
+        var att = Tensor.Empty(device, b, h, t, t);
+        var y = Tensor.Empty(device, q.Shape);
         using (Tf32.When(device, _reducedPrecision))
-            kernels.CoreBackward(dyHeads.F32, _q.F32, _k.F32, _v.F32, _att.F32, _b, _nh, _t, _hs, _scale, dq.F32, dk.F32, dv.F32);
-        using (Profiler.Op("attention.merge_head_grads"))
-            kernels.MergeHeadGrads(dq.F32, dk.F32, dv.F32, _b, _t, _nh, _hs, dqkv.F32);
-        return [dqkv];
+            device.Attention().Forward(q.F32, k.F32, v.F32, b, h, t, d, _scale, causal, att.F32, y.F32);
+        if (IsRecording) _att = att;
+        return [y];
     }
+
+    public override Tensor?[] Backward(Tensor[] gradOutputs)
+    {
+        var (q, k, v) = (Inputs[0], Inputs[1], Inputs[2]);
+        var device = q.Device;
+        var dq = Tensor.Empty(device, q.Shape);
+        var dk = Tensor.Empty(device, q.Shape);
+        var dv = Tensor.Empty(device, q.Shape);
+        using (Tf32.When(device, _reducedPrecision))
+            device.Attention().Backward(gradOutputs[0].F32, q.F32, k.F32, v.F32, _att!.F32, q.Dim(0), q.Dim(1), q.Dim(2),
+                q.Dim(3), _scale, causal, dq.F32, dk.F32, dv.F32);
+        return [dq, dk, dv];
+    }
+
+    protected internal override void Release() => _att = null;
 }

@@ -7,11 +7,73 @@ using Speedrun.Kernels.Ops;
 namespace Speedrun.Core.Autograd.Functions;
 
 /// <summary>
-/// GEMMs on fp32 tensors at a given precision. A node records the precision <see cref="Autocast"/> gave its
+/// torch.matmul for a (..., M, K) and b either (K, N) or (..., K, N) with the same leading dims: y (..., M, N).
+/// A shared b is one GEMM over all rows of a; a batched b is one strided-batched GEMM. Backward:
+/// da = dy·bᵀ, db = aᵀ·dy (summed over the batch when b is shared). Precision follows <see cref="Autocast"/>
+/// at forward time and is kept for the backward.
+/// </summary>
+internal sealed class Matmul() : Function("matmul")
+{
+    readonly MatmulPrecision _precision = Autocast.Current;
+    int _batch, _m, _k, _n;
+    bool _sharedB;
+
+    protected override Tensor[] Forward(Tensor[] inputs)
+    {
+        var (a, b) = (inputs[0], inputs[1]);
+        if (a.Rank < 2 || b.Rank < 2)
+            throw new ArgumentException($"Matmul: both operands need at least 2 dims, got {a.Describe()} and {b.Describe()}.");
+        _m = a.Dim(-2);
+        _k = a.Dim(-1);
+        _n = b.Dim(-1);
+        if (b.Dim(-2) != _k)
+            throw new ArgumentException($"Matmul: {a.Describe()} has {_k} columns but {b.Describe()} has {b.Dim(-2)} rows.");
+        _sharedB = b.Rank == 2;
+        _batch = (int)(a.Length / ((long)_m * _k));
+        if (!_sharedB && (b.Rank != a.Rank || !a.Shape[..^2].SequenceEqual(b.Shape[..^2])))
+            throw new ArgumentException($"Matmul: batch dims of {a.Describe()} and {b.Describe()} differ (b must be 2-D or share a's leading dims).");
+        var shape = (int[])a.Shape.Clone();
+        shape[^1] = _n;
+        var y = Tensor.Empty(a.Device, shape);
+        var g = _sharedB
+            ? Gemm.Dense(false, false, _batch * _m, _n, _k)
+            : Gemm.DenseBatched(false, false, _m, _n, _k, _batch);
+        GemmRunner.Run(a.Device, g, a, b, y, _precision);
+        return [y];
+    }
+
+    public override Tensor?[] Backward(Tensor[] gradOutputs)
+    {
+        var dy = gradOutputs[0];
+        var (a, b) = (Inputs[0], Inputs[1]);
+        var device = dy.Device;
+        Tensor? da = null, db = null;
+        if (NeedsInputGrad(0))
+        {
+            da = Tensor.Empty(device, a.Shape);
+            var g = _sharedB
+                ? Gemm.Dense(false, true, _batch * _m, _k, _n)
+                : Gemm.DenseBatched(false, true, _m, _k, _n, _batch);
+            GemmRunner.Run(device, g, dy, b, da, _precision);
+        }
+        if (NeedsInputGrad(1))
+        {
+            db = Tensor.Empty(device, b.Shape);
+            var g = _sharedB
+                ? Gemm.Dense(true, false, _k, _n, _batch * _m)
+                : Gemm.DenseBatched(true, false, _k, _n, _m, _batch);
+            GemmRunner.Run(device, g, a, dy, db, _precision);
+        }
+        return [da, db];
+    }
+}
+
+/// <summary>
+/// GEMMs on fp32 tensors at a given precision. An op records the precision <see cref="Autocast"/> gave its
 /// forward pass and uses the same one in backward, as autocast does in PyTorch (backward runs outside the
 /// autocast scope but in the dtypes the forward chose).
 /// </summary>
-internal static class Matmul
+internal static class GemmRunner
 {
     public static void Run(Device device, in Gemm g, Tensor a, Tensor b, Tensor c, MatmulPrecision precision)
     {
