@@ -19,28 +19,46 @@ public static class Backprop
     }
 
     /// <summary>Backward from a tensor of any shape given its gradient (torch's y.backward(dy)).</summary>
-    public static void Backward(this Tensor root, Tensor gradient)
+    public static void Backward(this Tensor root, Tensor gradient) => Backward([root], [gradient]);
+
+    /// <summary>Backward from several tensors at once, each with its gradient (torch.autograd.backward).</summary>
+    public static void Backward(IReadOnlyList<Tensor> roots, IReadOnlyList<Tensor> gradients)
     {
-        if (!gradient.Shape.SequenceEqual(root.Shape) || gradient.DType != DType.F32)
-            throw new ArgumentException($"Backward: the gradient {gradient.Describe()} must be F32 of the root's shape {root.Describe()}.");
-        Run(root, gradient, 1f);
+        if (roots.Count == 0 || roots.Count != gradients.Count)
+            throw new ArgumentException($"Backward: {roots.Count} roots and {gradients.Count} gradients; give one gradient per root.");
+        for (int i = 0; i < roots.Count; i++)
+            if (!gradients[i].Shape.SequenceEqual(roots[i].Shape) || gradients[i].DType != DType.F32)
+                throw new ArgumentException($"Backward: the gradient {gradients[i].Describe()} must be F32 of the root's shape {roots[i].Describe()}.");
+        Run(roots, gradients, 1f);
     }
 
-    static void Run(Tensor root, Tensor? gradient, float seed)
-    {
-        var rootFn = root.GradFn ?? throw new InvalidOperationException(
-            root.RequiresGrad
-                ? $"{root.Describe()} is a leaf or its graph was already differentiated (a graph is used once)."
-                : $"{root.Describe()} has no graph: it was computed with grad mode off or from tensors that need no gradient.");
+    static void Run(Tensor root, Tensor? gradient, float seed) => Run([root], gradient is null ? null : [gradient], seed);
 
-        var order = TopologicalOrder(rootFn);
+    static void Run(IReadOnlyList<Tensor> roots, IReadOnlyList<Tensor>? gradients, float seed)
+    {
+        foreach (var r in roots)
+            if (r.GradFn is null)
+                throw new InvalidOperationException(
+                    r.RequiresGrad
+                        ? $"{r.Describe()} is a leaf or its graph was already differentiated (a graph is used once)."
+                        : $"{r.Describe()} has no graph: it was computed with grad mode off or from tensors that need no gradient.");
+        var root = roots[0];
+        var rootFn = root.GradFn!;
+        var order = TopologicalOrder(roots.Select(r => r.GradFn!));
         var device = root.Device;
         var ops = device.Elementwise();
         Tensor? seedTensor = null;
-        if (gradient is null)
+        var rootGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
+        if (gradients is null)
         {
             seedTensor = Tensor.Persistent(device, DType.F32, root.Shape);
             ops.Fill(seedTensor.F32, seed);
+            rootGrads[root] = seedTensor;
+        }
+        else
+        {
+            for (int i = 0; i < roots.Count; i++)
+                if (!rootGrads.TryAdd(roots[i], gradients[i])) throw new ArgumentException("Backward: a root is given twice.");
         }
         // A Function may hand the same tensor to several inputs (Add does); only one may adopt it.
         var adopted = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
@@ -54,9 +72,9 @@ public static class Backprop
                 Tensor?[] grads;
                 using (Profiler.IsActive ? Profiler.Op(fn.Name + ".backward") : default)
                 {
-                    if (ReferenceEquals(fn, rootFn) && outputs.Count == 1 && gradient is null)
+                    if (ReferenceEquals(fn, rootFn) && outputs.Count == 1 && gradients is null)
                         grads = fn.BackwardFromSeed(seedTensor!, seed);
-                    else if (OutputGrads(fn, root, gradient ?? seedTensor!) is { } gradOutputs)
+                    else if (OutputGrads(fn, rootGrads) is { } gradOutputs)
                         grads = fn.Backward(gradOutputs);
                     else
                         grads = new Tensor?[fn.Inputs.Count]; // no path from the root reached this op
@@ -91,7 +109,7 @@ public static class Backprop
                 fn.Release();
                 foreach (var output in outputs)
                 {
-                    if (!output.IsLeaf && !ReferenceEquals(output, root)) output.Grad = null; // the scope frees it
+                    if (!output.IsLeaf && !rootGrads.ContainsKey(output)) output.Grad = null; // the scope frees it
                     output.GradFn = null;
                 }
             }
@@ -104,13 +122,20 @@ public static class Backprop
 
     /// <summary>The gradient of each output of <paramref name="fn"/> (zeros where none arrived), or null when
     /// none arrived at all.</summary>
-    static Tensor[]? OutputGrads(Function fn, Tensor root, Tensor rootGradient)
+    static Tensor[]? OutputGrads(Function fn, Dictionary<Tensor, Tensor> rootGrads)
     {
         var outputs = fn.Outputs;
         Tensor[]? result = null;
         for (int j = 0; j < outputs.Count; j++)
         {
-            var g = ReferenceEquals(outputs[j], root) ? rootGradient : outputs[j].Grad;
+            var g = rootGrads.TryGetValue(outputs[j], out var rg) ? rg : outputs[j].Grad;
+            if (g is not null && rg is not null && outputs[j].Grad is { } more)
+            {
+                // A root that other outputs also flow into: its gradient is the given one plus theirs.
+                var sum = Tensor.Empty(more.Device, more.Shape);
+                more.Device.Elementwise().Add(rg.F32, more.F32, sum.F32);
+                g = sum;
+            }
             if (g is null) continue;
             result ??= new Tensor[outputs.Count];
             result[j] = g;
@@ -121,12 +146,12 @@ public static class Backprop
         return result;
     }
 
-    static List<Function> TopologicalOrder(Function root)
+    static List<Function> TopologicalOrder(IEnumerable<Function> roots)
     {
         var order = new List<Function>();
         var visited = new HashSet<Function>(ReferenceEqualityComparer.Instance);
         var stack = new Stack<(Function Fn, bool Expanded)>();
-        stack.Push((root, false));
+        foreach (var root in roots.Reverse()) stack.Push((root, false));
         while (stack.Count > 0)
         {
             var (fn, expanded) = stack.Pop();
