@@ -168,6 +168,11 @@ public static class F
         return weight is null ? y : Mul(y, weight);
     }
 
+    /// <summary>F.layer_norm over the last dimension: (x − mean)/√(var + eps)·weight + bias, with the biased
+    /// variance as PyTorch; weight and bias have shape (C).</summary>
+    public static Tensor LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps = 1e-5f) =>
+        new Functions.LayerNorm(eps).Apply(x, weight, bias);
+
     /// <summary>torch.finfo(torch.float32).eps = 2^-23.</summary>
     public const float MachineEpsilon = 1.1920929e-07f;
 

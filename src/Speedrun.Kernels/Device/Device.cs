@@ -17,7 +17,7 @@ public sealed class Device : IDisposable
     readonly Dictionary<Type, object> _kernelFamilies = new();
     IBlas? _blas;
 
-    Device(Context context, Accelerator accelerator, DeviceKind kind)
+    Device(Context context, Accelerator accelerator, DeviceKind kind, bool warpRowsOnCpu = false)
     {
         Context = context;
         Accelerator = accelerator;
@@ -26,7 +26,7 @@ public sealed class Device : IDisposable
         Pool = new MemoryPool(accelerator);
         Launch = kind == DeviceKind.Cpu
             // CPU: every simulated thread is an OS-thread switch; one warp per core keeps launches cheap.
-            ? new LaunchShape(Math.Max(1, Environment.ProcessorCount), accelerator.WarpSize, RowLanes: 1)
+            ? new LaunchShape(Math.Max(1, Environment.ProcessorCount), accelerator.WarpSize, RowLanes: warpRowsOnCpu ? accelerator.WarpSize : 1)
             // CUDA: 256-thread groups, 8 per multiprocessor (2048 resident threads per SM on Hopper).
             : new LaunchShape(accelerator.NumMultiprocessors * 8, 256, RowLanes: accelerator.WarpSize);
     }
@@ -79,14 +79,18 @@ public sealed class Device : IDisposable
         return new Device(context, accelerator, DeviceKind.Cuda);
     }
 
-    static Device CreateCpu()
+    /// <summary>A CPU device whose row kernels take the path CUDA takes (a warp of lanes per row, shuffle
+    /// reductions), so tests cover it without a GPU.</summary>
+    internal static Device CreateCpuWithWarpRows() => CreateCpu(warpRows: true);
+
+    static Device CreateCpu(bool warpRows = false)
     {
         // 2-wide warps, one warp a group, one multiprocessor: the simulator runs an OS thread per simulated
         // thread and every launch joins them all, so few threads make launches cheap (about 240 -> 60 us
         // measured against the default 16-thread layout). Kernels never assume a warp size.
         var context = Context.Create(b => b.CPU(new CPUDevice(2, 1, 1)).EnableAlgorithms().Optimize(OptimizationLevel.O1));
         var accelerator = context.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel);
-        return new Device(context, accelerator, DeviceKind.Cpu);
+        return new Device(context, accelerator, DeviceKind.Cpu, warpRows);
     }
 
     /// <summary>Waits for all queued work.</summary>

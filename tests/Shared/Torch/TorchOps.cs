@@ -1,0 +1,67 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using TTensor = TorchSharp.torch.Tensor;
+
+namespace Speedrun.Tests.Torch;
+
+/// <summary>
+/// The TorchSharp expression of each op spec (src/Speedrun.Benchmark/OpSpecs), keyed by the spec's name: the
+/// tests evaluate it in float64 as the reference, the benchmarks in float32 as the baseline. Inputs come in the
+/// spec's order (token ids as int64).
+/// </summary>
+public static class TorchOps
+{
+    static TTensor Rms(TTensor x, double eps) => x * torch.rsqrt(x.pow(2).mean([-1], keepdim: true) + eps);
+
+    static TTensor Causal(TTensor q, TTensor k, TTensor v, bool causal, double? scale)
+    {
+        long t = q.shape[2];
+        var scores = q.matmul(k.transpose(-2, -1)) * (scale ?? 1.0 / Math.Sqrt(q.shape[3]));
+        if (causal) scores = scores.masked_fill(ones(t, t, ScalarType.Bool, device: q.device).triu(1), double.NegativeInfinity);
+        return scores.softmax(-1).matmul(v);
+    }
+
+    /// <summary>Spec name → reference.</summary>
+    public static IReadOnlyDictionary<string, Func<TTensor[], TTensor[]>> Reference { get; } = new Dictionary<string, Func<TTensor[], TTensor[]>>
+    {
+        ["matmul"] = x => [x[0].matmul(x[1])],
+        ["matmul_batched"] = x => [x[0].matmul(x[1])],
+        ["linear"] = x => [nn.functional.linear(x[0], x[1])],
+        ["add"] = x => [x[0] + x[1]],
+        ["sub"] = x => [x[0] - x[1]],
+        ["mul"] = x => [x[0] * x[1]],
+        ["div"] = x => [x[0] / x[1]],
+        ["affine"] = x => [2.5 * x[0] - 1.0],
+        ["square"] = x => [x[0].square()],
+        ["relu"] = x => [nn.functional.relu(x[0])],
+        ["tanh"] = x => [x[0].tanh()],
+        ["sigmoid"] = x => [x[0].sigmoid()],
+        ["exp"] = x => [x[0].exp()],
+        ["sqrt"] = x => [x[0].sqrt()],
+        ["gelu"] = x => [nn.functional.gelu(x[0])],
+        ["gelu_tanh"] = x => [nn.functional.gelu(x[0], TorchSharp.Modules.GELU.Approximate.tanh)],
+        ["softmax"] = x => [x[0].softmax(-1)],
+        ["transpose_1_2"] = x => [x[0].transpose(1, 2)],
+        ["transpose_0_2"] = x => [x[0].transpose(0, 2)],
+        ["split"] = x => x[0].split([2L, 3L, 4L], -1),
+        ["split_dim1"] = x => x[0].split([1L, 2L], 1),
+        ["cat"] = x => [torch.cat([x[0], x[1]], -1)],
+        ["cat_dim0"] = x => [torch.cat([x[0], x[1]], 0)],
+        ["narrow_rows"] = x => [x[0].narrow(0, 1, 2)],
+        ["narrow_last"] = x => [x[0].narrow(-1, 2, 3)],
+        ["sum"] = x => [x[0].sum().reshape(1)],
+        ["sum_last"] = x => [x[0].sum(-1)],
+        ["mean"] = x => [x[0].mean().reshape(1)],
+        ["mean_last"] = x => [x[0].mean([-1L], keepdim: true)],
+        ["norm"] = x => [x[0].norm().reshape(1)],
+        ["embedding"] = x => [nn.functional.embedding(x[0], x[1])],
+        ["rms_norm"] = x => [Rms(x[0], 1.1920928955078125e-07)],
+        ["rms_norm_weight"] = x => [Rms(x[0], 1e-6) * x[1]],
+        ["layer_norm"] = x => [nn.functional.layer_norm(x[0], [x[0].shape[^1]], x[1], x[2], 1e-5)],
+        ["sdpa_causal"] = x => [Causal(x[0], x[1], x[2], causal: true, scale: null)],
+        ["sdpa"] = x => [Causal(x[0], x[1], x[2], causal: false, scale: null)],
+        ["sdpa_causal_scale"] = x => [Causal(x[0], x[1], x[2], causal: true, scale: 0.12)],
+        ["cross_entropy"] = x => [nn.functional.cross_entropy(x[0], x[1]).reshape(1)],
+        ["cross_entropy_classes"] = x => [nn.functional.cross_entropy(x[0].narrow(-1, 0, 13), x[1]).reshape(1)],
+    };
+}
