@@ -46,7 +46,9 @@ public static class TaskInstructions
         sb.Append("- `train_time` is measured by the run context (with device synchronisation, validation excluded); ");
         sb.Append("keep using it rather than a clock of your own. The run context also writes `results.json`.\n");
         sb.Append("- Everything else may change: model, optimizer, schedule, batch size, precision, and your own ILGPU ");
-        sb.Append("kernels inside `Train.cs`. Keep the program in this one file.\n\n");
+        sb.Append("kernels inside `Train.cs`. Keep the program in this one file.\n");
+        sb.Append("- `Train.cs` compiles against the .NET base library, Speedrun.Core, Speedrun.Kernels and ILGPU, and ");
+        sb.Append("nothing else: the harness (results store, catalog, runner, scoring) is not available to it.\n\n");
 
         sb.Append("## Timing a run\n\n");
         sb.Append("```\nspeedrun run DIR --track T\n```\n\n");
