@@ -1,4 +1,4 @@
-using Speedrun.Core.Benchmark.Store;
+using Speedrun.Benchmark.Store;
 
 namespace Speedrun.Cli.Tests;
 

@@ -1,6 +1,6 @@
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Store;
-using Speedrun.Core.Benchmark.Tasks;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Store;
+using Speedrun.Benchmark.Tasks;
 
 namespace Speedrun.Cli.Tests;
 
@@ -40,7 +40,7 @@ public sealed class LadderRepo : IDisposable
     public string Workspace(string hints = "none", string? program = null)
     {
         var dir = Path.Combine(Root, "workspaces", Guid.NewGuid().ToString("N")[..8]);
-        TaskWorkspace.Write(Catalog.Load(Root), 1, HintSelection.Parse(hints), dir);
+        TaskWorkspace.Write(BenchmarkCatalog.Load(Root), 1, HintSelection.Parse(hints), dir);
         if (program is not null) File.Copy(program, Path.Combine(dir, "Train.cs"), overwrite: true);
         return dir;
     }

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using Speedrun.Core.Benchmark.Store;
+using Speedrun.Benchmark.Store;
 
 namespace Speedrun.Cli.Tests;
 

@@ -44,6 +44,6 @@ public sealed class StoreConcurrencyTests : IDisposable
         Assert.True(r.Read());
         Assert.Equal(4, r.GetInt32(0));
         Assert.Equal(4, r.GetInt32(1));
-        Assert.Equal(Core.Benchmark.Store.ResultsStore.SchemaVersion, r.GetInt32(2));
+        Assert.Equal(Benchmark.Store.ResultsStore.SchemaVersion, r.GetInt32(2));
     }
 }

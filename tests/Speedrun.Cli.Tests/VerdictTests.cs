@@ -1,4 +1,4 @@
-using Speedrun.Core.Benchmark.Store;
+using Speedrun.Benchmark.Store;
 
 namespace Speedrun.Cli.Tests;
 
@@ -48,6 +48,22 @@ public sealed class VerdictTests : IDisposable
         Assert.Null(row.ResultsJson);
         Assert.Null(row.TrainTimeMs);
         Assert.Contains("CS0029", cli.Stderr);
+    }
+
+    [Fact]
+    public void ProgramNamingTheHarnessIsACompileErrorThatSaysWhy()
+    {
+        const string why = "Training programs compile against Speedrun.Core, Speedrun.Kernels and ILGPU only; the harness " +
+                           "(results store, catalog, runner, scoring, reports, data building) is not available to a program, by design";
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("NamesTheHarness.cs"));
+        Assert.Equal("compile_error", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Contains("CS0234", row.Log);                    // Speedrun.Benchmark does not exist for the program
+        Assert.Contains("SR0001: 'Speedrun.Benchmark.Store'", row.Log);
+        Assert.Contains(why, row.Log);
+        Assert.Contains(why, row.Problems);
+        Assert.Contains(why, cli.Stderr);
+        Assert.Null(row.ResultsJson);
     }
 
     [Fact]

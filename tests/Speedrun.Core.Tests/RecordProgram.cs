@@ -1,5 +1,5 @@
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Runs;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Runs;
 
 namespace Speedrun.Core.Tests;
 
@@ -8,5 +8,5 @@ namespace Speedrun.Core.Tests;
 public static class RecordProgram
 {
     public static LoadedProgram Load(string recordFolder) =>
-        LoadedProgram.Load(Path.Combine(Catalog.FindRoot(AppContext.BaseDirectory), "records", recordFolder, "Train.cs"));
+        LoadedProgram.Load(Path.Combine(BenchmarkCatalog.FindRoot(AppContext.BaseDirectory), "records", recordFolder, "Train.cs"));
 }

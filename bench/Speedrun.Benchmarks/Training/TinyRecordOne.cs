@@ -1,6 +1,7 @@
 using System.Reflection;
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Runs;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Data;
+using Speedrun.Benchmark.Runs;
 using Speedrun.Core.Data;
 using Speedrun.Core.Training;
 
@@ -14,7 +15,7 @@ namespace Speedrun.Benchmarks.Training;
 sealed class TinyRecordOne
 {
     static readonly Lazy<LoadedProgram> Program = new(() =>
-        LoadedProgram.Load(Path.Combine(Catalog.FindRoot(AppContext.BaseDirectory), "records", "01-llmc-baseline", "Train.cs")));
+        LoadedProgram.Load(Path.Combine(BenchmarkCatalog.FindRoot(AppContext.BaseDirectory), "records", "01-llmc-baseline", "Train.cs")));
 
     TinyRecordOne(object hyperparameters, TokenBatch batch)
     {
@@ -53,7 +54,7 @@ sealed class TinyRecordOne
 
     public static TinyRecordOne Load()
     {
-        var root = Catalog.FindRoot(AppContext.BaseDirectory);
+        var root = BenchmarkCatalog.FindRoot(AppContext.BaseDirectory);
         var track = Track.Load(Path.Combine(root, "tracks", "tiny.json"));
         var forTrack = Type("Hyperparameters").GetMethod("ForTrack", BindingFlags.Public | BindingFlags.Static)
             ?? throw new InvalidOperationException("record 1's Hyperparameters has no static ForTrack(Track).");

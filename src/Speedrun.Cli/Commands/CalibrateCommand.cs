@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using Speedrun.Cli.Support;
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Scoring;
-using Speedrun.Core.Benchmark.Store;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Scoring;
+using Speedrun.Benchmark.Store;
 
 namespace Speedrun.Cli.Commands;
 
@@ -33,7 +33,7 @@ internal static class CalibrateCommand
     static int Run(string? recordsText, RunOptions.Values options, CancellationToken cancel)
     {
         // The range is checked before the data or the store is touched.
-        var catalog = Catalog.LoadDefault();
+        var catalog = BenchmarkCatalog.LoadDefault();
         var (first, last) = ParseRange(recordsText, catalog.Records.Count);
         var chosen = catalog.Records.Where(r => r.Number >= first && r.Number <= last).ToList();
         foreach (var r in chosen.Where(r => !r.IsRunnable))

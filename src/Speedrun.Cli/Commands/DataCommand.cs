@@ -1,6 +1,6 @@
 using System.CommandLine;
-using Speedrun.Core.Benchmark.Runs;
-using Speedrun.Core.Data;
+using Speedrun.Benchmark.Data;
+using Speedrun.Benchmark.Runs;
 
 namespace Speedrun.Cli.Commands;
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Speedrun.Core.Benchmark.Runs;
+using Speedrun.Benchmark.Runs;
 
 namespace Speedrun.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Speedrun.Cli.Support;
-using Speedrun.Core.Benchmark;
+using Speedrun.Benchmark.Catalog;
 
 namespace Speedrun.Cli.Commands;
 
@@ -18,7 +18,7 @@ internal static class RecordsCommand
 
     static int Show()
     {
-        var catalog = Catalog.LoadDefault();
+        var catalog = BenchmarkCatalog.LoadDefault();
         var rows = catalog.Table();
         TableView.Write(
             ["#", "record", "date", "official", "changes", "runnable", "task N→N+1 open"],

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Speedrun.Cli.Support;
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Reports;
-using Speedrun.Core.Benchmark.Store;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Reports;
+using Speedrun.Benchmark.Store;
 
 namespace Speedrun.Cli.Commands;
 
@@ -47,7 +47,7 @@ internal static class ReportCommand
     {
         try
         {
-            return Catalog.LoadDefault().Tracks.ToDictionary(t => t.Name, t => t.TargetValLoss);
+            return BenchmarkCatalog.LoadDefault().Tracks.ToDictionary(t => t.Name, t => t.TargetValLoss);
         }
         catch (Exception e) when (e is DirectoryNotFoundException or InvalidDataException or FileNotFoundException)
         {

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Speedrun.Cli.Support;
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Store;
-using Speedrun.Core.Benchmark.Tasks;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Store;
+using Speedrun.Benchmark.Tasks;
 
 namespace Speedrun.Cli.Commands;
 
@@ -33,7 +33,7 @@ internal static class RunCommand
         if (!Directory.Exists(dir))
             throw new UserError($"{dir}: no such folder; give a task workspace (`speedrun task N --out DIR`) or a record folder.");
         // What DIR is gets checked before the data or the store is touched.
-        var (program, label, folderLabel) = Describe(Catalog.LoadDefault(), dir, agent);
+        var (program, label, folderLabel) = Describe(BenchmarkCatalog.LoadDefault(), dir, agent);
         using var session = BenchmarkSession.Open(options.Session, defaultTrack: "tiny");
         Console.Error.WriteLine($"speedrun run: {program} on track '{session.Track.Name}', seeds {options.FirstSeed}..{options.FirstSeed + options.Seeds - 1}, " +
                                 $"store {session.StorePath}");
@@ -48,7 +48,7 @@ internal static class RunCommand
     }
 
     /// <summary>The program to run and how to label it: an agent run for a workspace, a calibration for a record.</summary>
-    static (string Program, RunLabel Label, string FolderLabel) Describe(Catalog catalog, string dir, string? agent)
+    static (string Program, RunLabel Label, string FolderLabel) Describe(BenchmarkCatalog catalog, string dir, string? agent)
     {
         if (File.Exists(Path.Combine(dir, TaskManifest.FileName)))
         {
@@ -78,12 +78,12 @@ internal static class RunCommand
     }
 
     /// <summary>Only the catalog's own record folders can be calibrated: a copy elsewhere may have been edited.</summary>
-    static RecordInfo RecordOf(Catalog catalog, string dir)
+    static RecordInfo RecordOf(BenchmarkCatalog catalog, string dir)
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));
         return catalog.Records.FirstOrDefault(r => Path.TrimEndingDirectorySeparator(Path.GetFullPath(r.Directory)) == full)
             ?? throw new UserError($"{full} has a {RecordInfo.RecordFileName} but is not one of the records in {catalog.RecordsDirectory}; " +
                                    "calibrations run the catalog's own programs only. To time an edited program, put it in a task " +
-                                   $"workspace (`speedrun task N --out DIR`), or point {Catalog.HomeVariable} at the repository it belongs to.");
+                                   $"workspace (`speedrun task N --out DIR`), or point {BenchmarkCatalog.HomeVariable} at the repository it belongs to.");
     }
 }

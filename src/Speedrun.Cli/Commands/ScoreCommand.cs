@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Speedrun.Cli.Support;
-using Speedrun.Core.Benchmark.Reports;
-using Speedrun.Core.Benchmark.Store;
+using Speedrun.Benchmark.Reports;
+using Speedrun.Benchmark.Store;
 
 namespace Speedrun.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Speedrun.Cli.Support;
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Tasks;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Tasks;
 
 namespace Speedrun.Cli.Commands;
 
@@ -29,7 +29,7 @@ internal static class TaskCommand
     static int Write(int number, string hintsText, string outDir)
     {
         if (!HintSelection.TryParse(hintsText, out var hints, out var error)) throw new UserError($"--hints: {error}");
-        var catalog = Catalog.LoadDefault();
+        var catalog = BenchmarkCatalog.LoadDefault();
         var manifest = TaskWorkspace.Write(catalog, number, hints, outDir);
         Console.WriteLine($"task {manifest.Task} (record {manifest.StartRecord.Number} to {manifest.NextRecord}), hints {manifest.HintSelection}: " +
                           $"{Path.GetFullPath(outDir)}");

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Speedrun.Cli.Support;
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Runs;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Runs;
 using Speedrun.Core.Training;
 
 namespace Speedrun.Cli.Commands;
@@ -35,7 +35,7 @@ internal static class TrainCommand
             Console.Error.WriteLine($"error: no training program at {programPath} (give a record folder holding Train.cs, or a .cs file)");
             return 2;
         }
-        var catalog = Catalog.Load(Catalog.FindRoot(Path.GetDirectoryName(Path.GetFullPath(programPath))));
+        var catalog = BenchmarkCatalog.Load(BenchmarkCatalog.FindRoot(Path.GetDirectoryName(Path.GetFullPath(programPath))));
         Track track;
         try
         {

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Speedrun.Core.Autograd;
-using Speedrun.Core.Benchmark.Runs;
+using Speedrun.Benchmark.Runs;
 using Speedrun.Core.Data;
 using Speedrun.Core.Training.Modules;
 using Speedrun.Core.Training.Optimizers;

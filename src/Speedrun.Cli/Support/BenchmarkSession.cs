@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using Speedrun.Cli.Commands;
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Runs;
-using Speedrun.Core.Benchmark.Store;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Runs;
+using Speedrun.Benchmark.Store;
 using Speedrun.Core.Training;
 
 namespace Speedrun.Cli.Support;
@@ -21,7 +21,7 @@ internal sealed class BenchmarkSession : IDisposable
     readonly ResultsStore _store;
     readonly Lazy<string> _machineFingerprint;
 
-    BenchmarkSession(Catalog catalog, Track track, string trackFile, DataPatterns data, string? device, TimeSpan? limit,
+    BenchmarkSession(BenchmarkCatalog catalog, Track track, string trackFile, DataPatterns data, string? device, TimeSpan? limit,
         ResultsStore store, string runsDir)
     {
         Catalog = catalog;
@@ -35,7 +35,7 @@ internal sealed class BenchmarkSession : IDisposable
         _machineFingerprint = new Lazy<string>(() => MachineFingerprint(device));
     }
 
-    public Catalog Catalog { get; }
+    public BenchmarkCatalog Catalog { get; }
     public Track Track { get; }
     public string TrackFile { get; }
     public DataPatterns Data { get; }
@@ -47,7 +47,7 @@ internal sealed class BenchmarkSession : IDisposable
     /// <summary>Loads the catalog, the track and its data, and opens the store; errors name what to fix.</summary>
     public static BenchmarkSession Open(SessionOptions options, string defaultTrack)
     {
-        var catalog = Catalog.LoadDefault();
+        var catalog = BenchmarkCatalog.LoadDefault();
         var track = catalog.GetTrack(options.Track ?? defaultTrack);
         var trackFile = Path.Combine(catalog.TracksDirectory, track.Name + ".json");
         if (options.TimeoutMinutes is { } minutes && !(minutes > 0))

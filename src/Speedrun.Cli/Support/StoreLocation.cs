@@ -1,4 +1,4 @@
-using Speedrun.Core.Benchmark;
+using Speedrun.Benchmark.Catalog;
 
 namespace Speedrun.Cli.Support;
 
@@ -12,7 +12,7 @@ internal static class StoreLocation
     {
         if (!string.IsNullOrWhiteSpace(option)) return Path.GetFullPath(option);
         if (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } fromEnv) return Path.GetFullPath(fromEnv);
-        return Path.Combine(root ?? Catalog.FindRoot(), "results", "speedrun.db");
+        return Path.Combine(root ?? BenchmarkCatalog.FindRoot(), "results", "speedrun.db");
     }
 
     /// <summary>For commands that only read: the store must exist already.</summary>

@@ -32,7 +32,7 @@ public sealed class DistributedDataLoader : IDisposable
     /// <param name="tokenLimit">Tokens must be below this (default: the GPT-2 vocabulary size); a larger
     /// id would index past the embedding table, so the loader refuses it. Pass 65536 to disable.</param>
     public DistributedDataLoader(ShardSet shards, int batchSize, int sequenceLength, int rank = 0, int worldSize = 1,
-        int tokenLimit = Gpt2Tokenizer.VocabSize)
+        int tokenLimit = ShardFormat.VocabSize)
     {
         ArgumentNullException.ThrowIfNull(shards);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
@@ -67,7 +67,7 @@ public sealed class DistributedDataLoader : IDisposable
 
     /// <summary>Opens a loader on explicit shard files.</summary>
     public DistributedDataLoader(IReadOnlyList<string> files, int batchSize, int sequenceLength, int rank = 0, int worldSize = 1,
-        int tokenLimit = Gpt2Tokenizer.VocabSize)
+        int tokenLimit = ShardFormat.VocabSize)
         : this(ShardSet.FromFiles(files), batchSize, sequenceLength, rank, worldSize, tokenLimit)
     {
     }
@@ -75,7 +75,7 @@ public sealed class DistributedDataLoader : IDisposable
     /// <summary>One loader per rank 0..world-1, so one device can stand in for <paramref name="worldSize"/>
     /// GPUs by gradient accumulation (micro-step r reads rank r's batch).</summary>
     public static DistributedDataLoader[] CreateRanks(ShardSet shards, int batchSize, int sequenceLength, int worldSize,
-        int tokenLimit = Gpt2Tokenizer.VocabSize)
+        int tokenLimit = ShardFormat.VocabSize)
     {
         var loaders = new DistributedDataLoader[worldSize];
         try

@@ -28,6 +28,9 @@ public static class ShardFormat
     public const int HeaderBytes = HeaderInts * sizeof(int);
     /// <summary>Bytes per token in the body.</summary>
     public const int BytesPerToken = sizeof(ushort);
+    /// <summary>Tokens in the GPT-2 vocabulary the body's ids come from (50,256 BPE tokens plus end-of-text):
+    /// a valid token is below it.</summary>
+    public const int VocabSize = 50257;
 
     /// <summary>The length of a complete shard holding <paramref name="tokenCount"/> tokens.</summary>
     public static long FileLength(long tokenCount) => HeaderBytes + BytesPerToken * tokenCount;

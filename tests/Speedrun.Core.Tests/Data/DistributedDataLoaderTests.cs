@@ -1,4 +1,5 @@
 using Speedrun.Core.Data;
+using Speedrun.Tests.Shared;
 
 namespace Speedrun.Core.Tests.Data;
 

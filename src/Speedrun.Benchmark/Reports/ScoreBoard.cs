@@ -1,0 +1,157 @@
+using System.Globalization;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Runs;
+using Speedrun.Benchmark.Scoring;
+using Speedrun.Benchmark.Store;
+
+namespace Speedrun.Benchmark.Reports;
+
+/// <summary>A record's reference time on one track and machine: the median of its calibrated `ok` train times.</summary>
+public sealed record ReferenceTime(int Record, int OkRuns, int Runs, double MedianMs, double StdMs);
+
+/// <summary>
+/// The reference times of task N (records N and N+1) for the agent runs timed on one track and fingerprint,
+/// the FSR noise they imply, or why the task cannot be scored there.
+/// </summary>
+public sealed record TaskReference(string Track, string Fingerprint, int Task, int NextRecord,
+    ReferenceTime? Start, ReferenceTime? Next, double? Noise, string? Problem)
+{
+    [System.Text.Json.Serialization.JsonIgnore]
+    public double? GapMs => Start is { } s && Next is { } n ? s.MedianMs - n.MedianMs : null;
+}
+
+/// <summary>
+/// One cell of the score table: the agent runs of one task with one hint setting, on one track and
+/// fingerprint. FSR values are per run (0 for every run whose verdict is not `ok`); the aggregates are null
+/// when the task has no usable reference times (see <see cref="Problem"/>).
+/// </summary>
+public sealed record ScoreCell(string Track, string Fingerprint, int Task, string Hints, int Runs, int Ok,
+    IReadOnlyDictionary<string, int> Verdicts, IReadOnlyList<double> Fsr,
+    double? MeanFsr, double? MeanLow, double? MeanHigh, double? Iqm, double? IqmLow, double? IqmHigh,
+    double? Noise, string? Problem)
+{
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string VerdictsText =>
+        string.Join(", ", Verdicts.Where(v => v.Value > 0).Select(v => $"{v.Key} {v.Value}"));
+}
+
+/// <summary>Scores: one cell per (track, fingerprint, task, hint setting), the reference times behind them,
+/// and every reason a cell could not be scored.</summary>
+public sealed record ScoreReport(IReadOnlyList<ScoreCell> Cells, IReadOnlyList<TaskReference> Tasks, IReadOnlyList<string> Problems,
+    int Resamples, double Level, int Seed);
+
+/// <summary>
+/// Scores agent runs against calibrations, as the benchmark defines it: for task N, t_N and t_N+1 are the
+/// medians of the `ok` calibration times of records N and N+1 measured on the same track and hardware
+/// fingerprint as the agent's runs (times from different fingerprints are never mixed); each agent run scores
+/// FSR = (t_N − t_agent)/(t_N − t_N+1), or 0 when its verdict is not `ok`; a cell reports the mean and the
+/// interquartile mean with seeded percentile-bootstrap confidence intervals, and the FSR noise
+/// std(t_N)/(t_N − t_N+1) that timing alone causes.
+/// </summary>
+public static class ScoreBoard
+{
+    public static ScoreReport Compute(IReadOnlyList<RunRecord> runs, string? track = null,
+        int resamples = 10_000, double level = 0.95, int seed = 0)
+    {
+        var calibrations = runs.Where(r => r.Kind == RunLabel.Calibration).ToList();
+        var agentRuns = runs.Where(r => r.Kind == RunLabel.AgentKind && (track is null || r.Track == track)).ToList();
+        var cells = new List<ScoreCell>();
+        var tasks = new List<TaskReference>();
+        var problems = new List<string>();
+
+        foreach (var group in agentRuns.GroupBy(r => (r.Track, r.Fingerprint, r.Record))
+                     .OrderBy(g => g.Key.Track, StringComparer.Ordinal).ThenBy(g => g.Key.Record)
+                     .ThenBy(g => g.Key.Fingerprint, StringComparer.Ordinal))
+        {
+            var (trackName, fingerprint, task) = group.Key;
+            var reference = Reference(calibrations, trackName, fingerprint, task);
+            tasks.Add(reference);
+            if (reference.Problem is { } problem) problems.Add(problem);
+            foreach (var cell in group.GroupBy(r => r.Hints ?? "none").OrderBy(g => HintOrder(g.Key)).ThenBy(g => g.Key, StringComparer.Ordinal))
+                cells.Add(Cell(reference, cell.Key, cell.ToList(), resamples, level, seed));
+        }
+        return new ScoreReport(cells, tasks, problems, resamples, level, seed);
+    }
+
+    /// <summary>Hint settings in the paper's order (none, 1, 2, 3, 1,2, 1,2,3), then any other.</summary>
+    public static int HintOrder(string hints)
+    {
+        var index = HintSelection.PaperRegimes.Select(h => h.ToString()).ToList().IndexOf(hints);
+        return index >= 0 ? index : HintSelection.PaperRegimes.Count;
+    }
+
+    static ScoreCell Cell(TaskReference reference, string hints, List<RunRecord> runs, int resamples, double level, int seed)
+    {
+        var verdicts = ProgramRunner.Verdicts.ToDictionary(v => v, v => runs.Count(r => r.Verdict == v));
+        foreach (var other in runs.Select(r => r.Verdict).Where(v => !verdicts.ContainsKey(v)).Distinct())
+            verdicts[other] = runs.Count(r => r.Verdict == other);
+        int ok = runs.Count(r => r.Verdict == "ok");
+        if (reference.Problem is not null || reference.Start is null || reference.Next is null)
+            return new ScoreCell(reference.Track, reference.Fingerprint, reference.Task, hints, runs.Count, ok, verdicts, [],
+                null, null, null, null, null, null, null, reference.Problem);
+
+        var fsr = runs.Select(r => Fsr.Score(reference.Start.MedianMs, reference.Next.MedianMs, r.TrainTimeMs ?? double.NaN, r.Verdict))
+            .ToList();
+        var (meanLow, meanHigh) = Statistics.BootstrapCi(fsr, Statistics.Mean, resamples, level, seed);
+        var (iqmLow, iqmHigh) = Statistics.BootstrapCi(fsr, Statistics.InterquartileMean, resamples, level, seed);
+        return new ScoreCell(reference.Track, reference.Fingerprint, reference.Task, hints, runs.Count, ok, verdicts, fsr,
+            Statistics.Mean(fsr), meanLow, meanHigh, Statistics.InterquartileMean(fsr), iqmLow, iqmHigh, reference.Noise, null);
+    }
+
+    /// <summary>The reference times of task <paramref name="task"/> for agent runs on this track and fingerprint.</summary>
+    public static TaskReference Reference(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int task)
+    {
+        int next = task + 1;
+        var start = ReferenceOf(calibrations, track, fingerprint, task);
+        var nextRef = ReferenceOf(calibrations, track, fingerprint, next);
+        var missing = new List<int>();
+        if (start is null) missing.Add(task);
+        if (nextRef is null) missing.Add(next);
+        if (missing.Count > 0)
+            return new TaskReference(track, fingerprint, task, next, start, nextRef, null,
+                MissingCalibration(calibrations, track, fingerprint, task, missing));
+        double gap = start!.MedianMs - nextRef!.MedianMs;
+        if (!(gap > 0))
+            return new TaskReference(track, fingerprint, task, next, start, nextRef, null, string.Create(CultureInfo.InvariantCulture,
+                $"Task {task} on track '{track}': record {next} is not faster than record {task} here " +
+                $"(t_{task} = {start.MedianMs:F0} ms, t_{next} = {nextRef.MedianMs:F0} ms), so there is no speedup to recover; " +
+                $"calibrate both again with more seeds: speedrun calibrate --track {track} --records {task}..{next} --seeds 5"));
+        return new TaskReference(track, fingerprint, task, next, start, nextRef,
+            Fsr.Noise(start.MedianMs, nextRef.MedianMs, start.StdMs), null);
+    }
+
+    static ReferenceTime? ReferenceOf(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int record)
+    {
+        var runs = calibrations.Where(c => c.Track == track && c.Fingerprint == fingerprint && c.Record == record).ToList();
+        var times = runs.Where(c => c.Verdict == "ok" && c.TrainTimeMs is { } t && double.IsFinite(t))
+            .Select(c => c.TrainTimeMs!.Value).ToList();
+        if (times.Count == 0) return null;
+        return new ReferenceTime(record, times.Count, runs.Count, Statistics.Median(times), Statistics.StandardDeviation(times));
+    }
+
+    /// <summary>Why records lack reference times for these agent runs, and the command that fixes it.</summary>
+    static string MissingCalibration(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int task, List<int> missing)
+    {
+        var range = missing.Count == 2 ? $"{missing[0]}..{missing[1]}" : $"{missing[0]}";
+        var fix = $"speedrun calibrate --track {track} --records {range}";
+        var reasons = new List<string>();
+        foreach (var record in missing)
+        {
+            var onTrack = calibrations.Where(c => c.Track == track && c.Record == record).ToList();
+            var sameMachine = onTrack.Where(c => c.Fingerprint == fingerprint).ToList();
+            var elsewhere = onTrack.Where(c => c.Fingerprint != fingerprint && c.Verdict == "ok")
+                .Select(c => c.Fingerprint).Distinct().Order(StringComparer.Ordinal).ToList();
+            if (sameMachine.Count > 0)
+                reasons.Add($"record {record} has {sameMachine.Count} calibration run(s) here but none ended ok (" +
+                            string.Join(", ", sameMachine.GroupBy(c => c.Verdict).Select(g => $"{g.Key} {g.Count()}")) + ")");
+            else if (elsewhere.Count > 0)
+                reasons.Add($"record {record} is calibrated only on a different fingerprint, " +
+                            string.Join(" and ", elsewhere.Select(f => $"'{f}'")) +
+                            "; times from different hardware never compare");
+            else
+                reasons.Add($"record {record} has no calibration on this track");
+        }
+        return $"Task {task} on track '{track}' cannot be scored for the agent runs timed on '{fingerprint}': " +
+               string.Join("; ", reasons) + $". Calibrate on the machine that ran the agent: {fix}";
+    }
+}

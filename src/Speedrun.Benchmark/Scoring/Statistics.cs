@@ -1,0 +1,60 @@
+namespace Speedrun.Benchmark.Scoring;
+
+/// <summary>Robust aggregates of per-run scores, as the benchmark reports them.</summary>
+public static class Statistics
+{
+    public static double Mean(IReadOnlyList<double> values) =>
+        values.Count == 0 ? double.NaN : values.Average();
+
+    /// <summary>Interquartile mean: the mean after dropping ⌊n/4⌋ values from each end of the sorted sample
+    /// (scipy.stats.trim_mean(x, 0.25), the definition rliable uses).</summary>
+    public static double InterquartileMean(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) return double.NaN;
+        var sorted = values.Order().ToArray();
+        int cut = sorted.Length / 4;
+        return sorted[cut..^cut].Average();
+    }
+
+    public static double Median(IReadOnlyList<double> values)
+    {
+        if (values.Count == 0) return double.NaN;
+        var s = values.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    public static double StandardDeviation(IReadOnlyList<double> values)
+    {
+        if (values.Count < 2) return 0;
+        double mean = values.Average();
+        return Math.Sqrt(values.Sum(v => (v - mean) * (v - mean)) / (values.Count - 1));
+    }
+
+    /// <summary>
+    /// Percentile bootstrap confidence interval of <paramref name="statistic"/>: resample the values with
+    /// replacement <paramref name="resamples"/> times from a seeded generator, take the (1−level)/2 and
+    /// (1+level)/2 quantiles of the statistic (nearest-rank). Seeded, so a report is reproducible.
+    /// </summary>
+    public static (double Low, double High) BootstrapCi(IReadOnlyList<double> values, Func<IReadOnlyList<double>, double> statistic,
+        int resamples = 10_000, double level = 0.95, int seed = 0)
+    {
+        if (values.Count == 0) return (double.NaN, double.NaN);
+        var rng = new Random(seed);
+        var stats = new double[resamples];
+        var sample = new double[values.Count];
+        for (int r = 0; r < resamples; r++)
+        {
+            for (int i = 0; i < sample.Length; i++) sample[i] = values[rng.Next(values.Count)];
+            stats[r] = statistic(sample);
+        }
+        Array.Sort(stats);
+        return (Quantile(stats, (1 - level) / 2), Quantile(stats, (1 + level) / 2));
+    }
+
+    /// <summary>Nearest-rank quantile of sorted values: the smallest value with at least q of the mass at or below it.</summary>
+    public static double Quantile(double[] sorted, double q)
+    {
+        int rank = (int)Math.Ceiling(q * sorted.Length);
+        return sorted[Math.Clamp(rank - 1, 0, sorted.Length - 1)];
+    }
+}

@@ -1,0 +1,194 @@
+using Microsoft.Data.Sqlite;
+using Speedrun.Core.Training;
+
+namespace Speedrun.Benchmark.Store;
+
+/// <summary>
+/// The results store: one SQLite file (WAL, a busy timeout, so several `speedrun run` processes can write at
+/// once), versioned with PRAGMA user_version and migrated forward on open. Reports query its real columns.
+/// </summary>
+public sealed class ResultsStore : IDisposable
+{
+    /// <summary>Forward migrations; index i takes the schema from version i to i + 1. Never edit one that shipped.</summary>
+    static readonly string[] Migrations =
+    [
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('calibration', 'agent')),
+            record INTEGER NOT NULL,
+            hints TEXT,
+            agent TEXT,
+            track TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            verdict TEXT NOT NULL,
+            val_loss REAL,
+            train_time_ms REAL,
+            n_steps INTEGER,
+            step_avg_ms REAL,
+            fingerprint TEXT NOT NULL,
+            device TEXT,
+            source_sha256 TEXT NOT NULL,
+            source TEXT NOT NULL,
+            log TEXT,
+            results_json TEXT,
+            problems TEXT,
+            out_dir TEXT,
+            started_at TEXT NOT NULL,
+            duration_s REAL NOT NULL
+        );
+        CREATE INDEX runs_by_task ON runs (kind, track, fingerprint, record, hints);
+        CREATE TABLE validations (
+            run_id INTEGER NOT NULL REFERENCES runs (id),
+            step INTEGER NOT NULL,
+            val_loss REAL,
+            train_time_ms REAL NOT NULL
+        );
+        CREATE INDEX validations_by_run ON validations (run_id);
+        """,
+    ];
+
+    public static int SchemaVersion => Migrations.Length;
+
+    readonly SqliteConnection _db;
+
+    ResultsStore(SqliteConnection db) => _db = db;
+
+    public string Path { get; private init; } = "";
+
+    /// <summary>Opens (creating if needed) and migrates the store at <paramref name="path"/>.</summary>
+    public static ResultsStore Open(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+        var db = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = full, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false, DefaultTimeout = 60,
+        }.ToString());
+        db.Open();
+        Execute(db, "PRAGMA busy_timeout = 60000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
+        var store = new ResultsStore(db) { Path = full };
+        store.Migrate();
+        return store;
+    }
+
+    void Migrate()
+    {
+        // BEGIN IMMEDIATE: two processes opening a fresh store must not both run the same migration.
+        using var tx = _db.BeginTransaction(deferred: false);
+        int version = Convert.ToInt32(Scalar("PRAGMA user_version", tx));
+        if (version > Migrations.Length)
+            throw new InvalidOperationException(
+                $"{Path}: results store schema version {version} is newer than this speedrun understands ({Migrations.Length}); upgrade speedrun.");
+        for (int v = version; v < Migrations.Length; v++)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.Transaction = tx;
+            cmd.CommandText = Migrations[v] + $"; PRAGMA user_version = {v + 1};";
+            cmd.ExecuteNonQuery();
+        }
+        tx.Commit();
+    }
+
+    /// <summary>Adds a run and its validation points in one transaction; returns the row id.</summary>
+    public long Add(RunRecord run)
+    {
+        using var tx = _db.BeginTransaction(deferred: false);
+        using var cmd = _db.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = """
+            INSERT INTO runs (uid, kind, record, hints, agent, track, seed, verdict, val_loss, train_time_ms, n_steps,
+                step_avg_ms, fingerprint, device, source_sha256, source, log, results_json, problems, out_dir, started_at, duration_s)
+            VALUES ($uid, $kind, $record, $hints, $agent, $track, $seed, $verdict, $val_loss, $train_time_ms, $n_steps,
+                $step_avg_ms, $fingerprint, $device, $sha, $source, $log, $results, $problems, $out_dir, $started, $duration)
+            RETURNING id;
+            """;
+        Bind(cmd, "$uid", run.Uid); Bind(cmd, "$kind", run.Kind); Bind(cmd, "$record", run.Record);
+        Bind(cmd, "$hints", run.Hints); Bind(cmd, "$agent", run.Agent); Bind(cmd, "$track", run.Track);
+        Bind(cmd, "$seed", run.Seed); Bind(cmd, "$verdict", run.Verdict); Bind(cmd, "$val_loss", Finite(run.ValLoss));
+        Bind(cmd, "$train_time_ms", run.TrainTimeMs); Bind(cmd, "$n_steps", run.NSteps); Bind(cmd, "$step_avg_ms", run.StepAvgMs);
+        Bind(cmd, "$fingerprint", run.Fingerprint); Bind(cmd, "$device", run.Device); Bind(cmd, "$sha", run.SourceSha256);
+        Bind(cmd, "$source", run.Source); Bind(cmd, "$log", run.Log); Bind(cmd, "$results", run.ResultsJson);
+        Bind(cmd, "$problems", run.Problems); Bind(cmd, "$out_dir", run.OutDir);
+        Bind(cmd, "$started", run.StartedAt.ToString("O")); Bind(cmd, "$duration", run.DurationSeconds);
+        long id = Convert.ToInt64(cmd.ExecuteScalar());
+        foreach (var v in run.Validations)
+        {
+            using var vc = _db.CreateCommand();
+            vc.Transaction = tx;
+            vc.CommandText = "INSERT INTO validations (run_id, step, val_loss, train_time_ms) VALUES ($id, $step, $loss, $ms)";
+            Bind(vc, "$id", id); Bind(vc, "$step", v.Step); Bind(vc, "$loss", Finite(v.ValLoss)); Bind(vc, "$ms", v.TrainTimeMs);
+            vc.ExecuteNonQuery();
+        }
+        tx.Commit();
+        return id;
+    }
+
+    /// <summary>Runs matching the filters (null = any), oldest first, with their validation points.</summary>
+    public IReadOnlyList<RunRecord> Runs(string? kind = null, string? track = null, string? fingerprint = null, int? record = null,
+        bool withText = false)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = $"""
+            SELECT id, uid, kind, record, hints, agent, track, seed, verdict, val_loss, train_time_ms, n_steps, step_avg_ms,
+                   fingerprint, device, source_sha256, {(withText ? "source, log, results_json" : "'', NULL, NULL")}, problems,
+                   out_dir, started_at, duration_s
+            FROM runs
+            WHERE ($kind IS NULL OR kind = $kind) AND ($track IS NULL OR track = $track)
+              AND ($fp IS NULL OR fingerprint = $fp) AND ($record IS NULL OR record = $record)
+            ORDER BY id
+            """;
+        Bind(cmd, "$kind", kind); Bind(cmd, "$track", track); Bind(cmd, "$fp", fingerprint); Bind(cmd, "$record", record);
+        var runs = new List<RunRecord>();
+        using (var r = cmd.ExecuteReader())
+            while (r.Read())
+                runs.Add(new RunRecord
+                {
+                    Id = r.GetInt64(0), Uid = r.GetString(1), Kind = r.GetString(2), Record = r.GetInt32(3),
+                    Hints = Text(r, 4), Agent = Text(r, 5), Track = r.GetString(6), Seed = r.GetInt32(7), Verdict = r.GetString(8),
+                    ValLoss = Real(r, 9), TrainTimeMs = Real(r, 10), NSteps = r.IsDBNull(11) ? null : r.GetInt32(11),
+                    StepAvgMs = Real(r, 12), Fingerprint = r.GetString(13), Device = Text(r, 14), SourceSha256 = r.GetString(15),
+                    Source = r.GetString(16), Log = Text(r, 17), ResultsJson = Text(r, 18), Problems = Text(r, 19),
+                    OutDir = Text(r, 20), StartedAt = DateTimeOffset.Parse(r.GetString(21), System.Globalization.CultureInfo.InvariantCulture),
+                    DurationSeconds = r.GetDouble(22),
+                });
+        return runs.Select(run => run with { Validations = ValidationsOf(run.Id) }).ToList();
+    }
+
+    IReadOnlyList<ValPoint> ValidationsOf(long runId)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = "SELECT step, val_loss, train_time_ms FROM validations WHERE run_id = $id ORDER BY step";
+        Bind(cmd, "$id", runId);
+        var points = new List<ValPoint>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) points.Add(new ValPoint(r.GetInt32(0), r.IsDBNull(1) ? double.NaN : r.GetDouble(1), r.GetDouble(2)));
+        return points;
+    }
+
+    public int Count() => Convert.ToInt32(Scalar("SELECT count(*) FROM runs", null));
+
+    static double? Finite(double? v) => v is { } d && double.IsFinite(d) ? d : null;
+    static string? Text(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+    static double? Real(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetDouble(i);
+
+    static void Bind(SqliteCommand cmd, string name, object? value) => cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+
+    object? Scalar(string sql, SqliteTransaction? tx)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        return cmd.ExecuteScalar();
+    }
+
+    static void Execute(SqliteConnection db, string sql)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    public void Dispose() => _db.Dispose();
+}

@@ -1,0 +1,39 @@
+using Speedrun.Core.Training;
+
+namespace Speedrun.Benchmark.Store;
+
+/// <summary>
+/// One row of the results store: a timed run of a training program, with its verdict, its numbers, the
+/// hardware fingerprint, and the source, log and results it produced (kept forever; nothing is overwritten).
+/// </summary>
+public sealed record RunRecord
+{
+    public long Id { get; init; }
+    /// <summary>A unique id for the run (also its folder name).</summary>
+    public required string Uid { get; init; }
+    /// <summary>"calibration" (a reference record program) or "agent" (a task workspace's program).</summary>
+    public required string Kind { get; init; }
+    /// <summary>The record whose program ran (calibration), or the task's start record N (agent).</summary>
+    public required int Record { get; init; }
+    /// <summary>Hint setting of an agent run ("none", "1", "1,2", ...); null for calibrations.</summary>
+    public string? Hints { get; init; }
+    public string? Agent { get; init; }
+    public required string Track { get; init; }
+    public required int Seed { get; init; }
+    public required string Verdict { get; init; }
+    public double? ValLoss { get; init; }
+    public double? TrainTimeMs { get; init; }
+    public int? NSteps { get; init; }
+    public double? StepAvgMs { get; init; }
+    public required string Fingerprint { get; init; }
+    public string? Device { get; init; }
+    public required string SourceSha256 { get; init; }
+    public required string Source { get; init; }
+    public string? Log { get; init; }
+    public string? ResultsJson { get; init; }
+    public string? Problems { get; init; }
+    public string? OutDir { get; init; }
+    public required DateTimeOffset StartedAt { get; init; }
+    public double DurationSeconds { get; init; }
+    public IReadOnlyList<ValPoint> Validations { get; init; } = [];
+}

@@ -1,0 +1,72 @@
+using System.Globalization;
+using System.Text;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Core.Training;
+
+namespace Speedrun.Benchmark.Tasks;
+
+/// <summary>
+/// The text of TASK.md: the goal, the starting point, the hints given, the contract a valid program keeps,
+/// how to time a run and how the attempt is scored. It never names the next record (that would be a hint).
+/// </summary>
+public static class TaskInstructions
+{
+    public static string Render(BenchmarkTask task, HintSelection hints, IReadOnlyList<Track> tracks)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var n = task.Start.Number;
+        var next = task.Next.Number;
+        var sb = new StringBuilder();
+        sb.Append(inv, $"# Task {n}: speed up record {n}\n\n");
+
+        sb.Append("## Goal\n\n");
+        sb.Append(inv, $"`Train.cs` is the whole training program of NanoGPT speedrun record {n} (\"{task.Start.Name}\"), ");
+        sb.Append("ported to C#: it trains a GPT-2-style language model for a fixed number of steps and reports its ");
+        sb.Append("validation loss. Make it reach the track's target validation loss in **less training time**. ");
+        sb.Append(inv, $"The next human record, record {next}, did this; your attempt is measured against it.\n\n");
+
+        sb.Append("## Hints\n\n");
+        if (hints.IsNone)
+            sb.Append(inv, $"None: you get no information about record {next}. Any valid change that makes training faster counts.\n\n");
+        else
+        {
+            sb.Append(inv, $"The folder `hints/` describes what record {next} changed:\n\n");
+            foreach (var level in hints.Levels)
+                sb.Append(inv, $"- `hints/{HintLevels.FileName(level)}`: level {level}, {HintLevels.Title(level)}\n");
+            sb.Append('\n');
+        }
+
+        sb.Append("## Contract (a run that breaks it is `invalid`)\n\n");
+        sb.Append("- Keep reading the data from the run context: `SPEEDRUN_TRAIN_FILES`, `SPEEDRUN_VAL_FILES`, ");
+        sb.Append("`SPEEDRUN_VAL_TOKENS`, `SPEEDRUN_TRACK` and `SPEEDRUN_DEVICE` keep their meaning, and the program ");
+        sb.Append("must not change them. Evaluate exactly `SPEEDRUN_VAL_TOKENS` validation tokens; do not change the ");
+        sb.Append("training or validation token streams.\n");
+        sb.Append("- Keep the canonical log line, which the runner parses, on every validation step:\n\n");
+        sb.Append("  `step:{s}/{total} val_loss:{x:F4} train_time:{ms}ms step_avg:{ms:F2}ms`\n\n");
+        sb.Append("- `train_time` is measured by the run context (with device synchronisation, validation excluded); ");
+        sb.Append("keep using it rather than a clock of your own. The run context also writes `results.json`.\n");
+        sb.Append("- Everything else may change: model, optimizer, schedule, batch size, precision, and your own ILGPU ");
+        sb.Append("kernels inside `Train.cs`. Keep the program in this one file.\n");
+        sb.Append("- `Train.cs` compiles against the .NET base library, Speedrun.Core, Speedrun.Kernels and ILGPU, and ");
+        sb.Append("nothing else: the harness (results store, catalog, runner, scoring) is not available to it.\n\n");
+
+        sb.Append("## Timing a run\n\n");
+        sb.Append("```\nspeedrun run DIR --track T\n```\n\n");
+        sb.Append("`DIR` is this folder. The runner compiles `Train.cs`, runs it in a child process and reports a verdict ");
+        sb.Append("(`ok`, `missed_target`, `compile_error`, `crashed`, `timeout`, `diverged`, `no_metrics`, `invalid`) ");
+        sb.Append("with the final validation loss and train time. Tracks:\n\n");
+        sb.Append("| track | device | target val loss | time limit |\n|---|---|---|---|\n");
+        foreach (var t in tracks)
+            sb.Append(inv, $"| {t.Name} | {t.Device} | {t.TargetValLoss:0.0###} | {t.TimeLimitMinutes:0.##} min |\n");
+        sb.Append('\n');
+
+        sb.Append("## Scoring\n\n");
+        sb.Append("Only runs with verdict `ok` (final validation loss at or below the track's target) count. The score ");
+        sb.Append("is the Fraction of Speedup Recovered:\n\n");
+        sb.Append(inv, $"    FSR = (t_{n} - t_agent) / (t_{n} - t_{next})\n\n");
+        sb.Append(inv, $"where `t_{n}` and `t_{next}` are the reference train times of records {n} and {next}, calibrated on ");
+        sb.Append("the same hardware and track, and `t_agent` is your program's train time. FSR = 1 matches the human ");
+        sb.Append("record; above 1 beats it. A run that fails, is invalid or misses the target scores 0.\n");
+        return sb.ToString();
+    }
+}

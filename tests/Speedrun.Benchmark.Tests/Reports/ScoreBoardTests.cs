@@ -1,0 +1,142 @@
+using Speedrun.Benchmark.Reports;
+using Speedrun.Benchmark.Store;
+
+namespace Speedrun.Benchmark.Tests.Reports;
+
+/// <summary>Scores from stored rows, against numbers worked out by hand.</summary>
+public sealed class ScoreBoardTests
+{
+    static int _uid;
+
+    static RunRecord Run(string kind, int record, double? ms, string verdict = "ok", string? hints = null,
+        string fingerprint = "machine-A", string track = "tiny") => new()
+    {
+        Uid = $"u{Interlocked.Increment(ref _uid)}", Kind = kind, Record = record, Hints = hints, Track = track, Seed = 0,
+        Verdict = verdict, TrainTimeMs = ms, Fingerprint = fingerprint, SourceSha256 = new string('0', 64), Source = "",
+        StartedAt = DateTimeOffset.UnixEpoch,
+    };
+
+    static RunRecord Cal(int record, double? ms, string verdict = "ok", string fingerprint = "machine-A", string track = "tiny") =>
+        Run("calibration", record, ms, verdict, fingerprint: fingerprint, track: track);
+
+    static RunRecord Agent(double? ms, string verdict = "ok", string hints = "none", string fingerprint = "machine-A", string track = "tiny") =>
+        Run("agent", 1, ms, verdict, hints, fingerprint, track);
+
+    /// <summary>
+    /// Record 1: ok times 100, 110, 90 (a crashed run at 10 ms does not count): median 100, sample std 10.
+    /// Record 2: 60, 58, 62: median 60. Gap 40 ms, noise 10/40 = 0.25.
+    /// Agent runs with no hints: 70 ok -> 0.75; 80 ok -> 0.5; crashed -> 0; missed_target at 50 ms -> 0.
+    /// Mean (0.75 + 0.5)/4 = 0.3125. IQM: n = 4 drops one each end of 0, 0, 0.5, 0.75 -> (0 + 0.5)/2 = 0.25.
+    /// Bootstrap CI of the mean, worked out on the 256 equally likely resamples of {0.75, 0.5, 0, 0}:
+    /// low: 2^4 = 16 resamples (6.25% > 2.5%) are all zeros, so the 2.5% quantile is 0;
+    /// high: from the top, 0.75 (1 resample), 0.6875 (three 0.75 and a 0.5: 4), 0.625 (two and two: 6); the
+    /// 97.5% rank 249.6 -> 250 falls among the 0.625s (ranks 246-251), so the 97.5% quantile is 0.625. With
+    /// 10,000 random resamples the expected counts (625 zeros; 195 at 0.6875 or more, 430 at 0.625 or more) put
+    /// the rank 250 in the same places by four standard errors or more.
+    /// With hints 1: one ok run at 60 ms -> FSR 1, CI [1, 1].
+    /// </summary>
+    static readonly RunRecord[] Ladder =
+    [
+        Cal(1, 100), Cal(1, 110), Cal(1, 90), Cal(1, 10, "crashed"),
+        Cal(2, 60), Cal(2, 58), Cal(2, 62),
+        Agent(70), Agent(80), Agent(null, "crashed"), Agent(50, "missed_target"),
+        Agent(60, hints: "1"),
+    ];
+
+    [Fact]
+    public void Scores_a_task_by_hand()
+    {
+        var report = ScoreBoard.Compute(Ladder);
+        Assert.Empty(report.Problems);
+        var task = Assert.Single(report.Tasks);
+        Assert.Equal(new ReferenceTime(1, 3, 4, 100, 10), task.Start);
+        Assert.Equal(new ReferenceTime(2, 3, 3, 60, 2), task.Next);
+        Assert.Equal(0.25, task.Noise!.Value, 12);
+
+        Assert.Equal(["none", "1"], report.Cells.Select(c => c.Hints));
+        var none = report.Cells[0];
+        Assert.Equal(4, none.Runs);
+        Assert.Equal(2, none.Ok);
+        Assert.Equal([0.75, 0.5, 0, 0], none.Fsr);
+        Assert.Equal(0.3125, none.MeanFsr!.Value, 12);
+        Assert.Equal(0.25, none.Iqm!.Value, 12);
+        Assert.Equal(0, none.MeanLow);
+        Assert.Equal(0.625, none.MeanHigh);
+        Assert.True(none.IqmLow <= none.Iqm && none.Iqm <= none.IqmHigh);
+        Assert.Equal(0.25, none.Noise!.Value, 12);
+        Assert.Equal(2, none.Verdicts["ok"]);
+        Assert.Equal(1, none.Verdicts["crashed"]);
+        Assert.Equal(1, none.Verdicts["missed_target"]);
+        Assert.Equal(0, none.Verdicts["timeout"]);
+        Assert.Equal("ok 2, missed_target 1, crashed 1", none.VerdictsText);
+
+        var one = report.Cells[1];
+        Assert.Equal([1.0], one.Fsr);
+        Assert.Equal((1.0, 1.0), (one.MeanLow!.Value, one.MeanHigh!.Value));
+    }
+
+    [Fact]
+    public void Each_fingerprint_is_scored_against_its_own_calibrations()
+    {
+        RunRecord[] runs =
+        [
+            Cal(1, 100), Cal(2, 60),                                                   // machine A: gap 40
+            Cal(1, 200, fingerprint: "machine-B"), Cal(2, 100, fingerprint: "machine-B"), // machine B: gap 100
+            Agent(80), Agent(150, fingerprint: "machine-B"),
+        ];
+        var report = ScoreBoard.Compute(runs);
+        Assert.Empty(report.Problems);
+        Assert.Equal(2, report.Cells.Count);
+        Assert.Equal(0.5, report.Cells.Single(c => c.Fingerprint == "machine-A").MeanFsr!.Value, 12); // (100-80)/40
+        Assert.Equal(0.5, report.Cells.Single(c => c.Fingerprint == "machine-B").MeanFsr!.Value, 12); // (200-150)/100
+    }
+
+    [Fact]
+    public void Refuses_to_mix_fingerprints_and_names_both()
+    {
+        var report = ScoreBoard.Compute([Cal(1, 100), Cal(2, 60), Agent(70, fingerprint: "machine-B")]);
+        var cell = Assert.Single(report.Cells);
+        Assert.Null(cell.MeanFsr);
+        Assert.Empty(cell.Fsr);
+        Assert.Equal(1, cell.Runs);
+        var problem = Assert.Single(report.Problems);
+        Assert.Equal(problem, cell.Problem);
+        Assert.Equal(
+            "Task 1 on track 'tiny' cannot be scored for the agent runs timed on 'machine-B': " +
+            "record 1 is calibrated only on a different fingerprint, 'machine-A'; times from different hardware never compare; " +
+            "record 2 is calibrated only on a different fingerprint, 'machine-A'; times from different hardware never compare. " +
+            "Calibrate on the machine that ran the agent: speedrun calibrate --track tiny --records 1..2", problem);
+    }
+
+    [Fact]
+    public void Says_which_record_to_calibrate()
+    {
+        var missing = ScoreBoard.Compute([Cal(1, 100), Agent(70)]);
+        Assert.EndsWith("record 2 has no calibration on this track. Calibrate on the machine that ran the agent: " +
+                        "speedrun calibrate --track tiny --records 2", Assert.Single(missing.Problems));
+
+        var failed = ScoreBoard.Compute([Cal(1, 100), Cal(2, 50, "crashed"), Cal(2, null, "timeout"), Agent(70)]);
+        Assert.Contains("record 2 has 2 calibration run(s) here but none ended ok (crashed 1, timeout 1)", Assert.Single(failed.Problems));
+
+        var otherTrack = ScoreBoard.Compute([Cal(1, 100, track: "mini"), Cal(2, 60, track: "mini"), Agent(70)]);
+        Assert.Contains("--records 1..2", Assert.Single(otherTrack.Problems));
+    }
+
+    [Fact]
+    public void A_next_record_that_is_not_faster_is_reported_not_scored()
+    {
+        var report = ScoreBoard.Compute([Cal(1, 100), Cal(2, 100), Agent(70)]);
+        Assert.Contains("record 2 is not faster than record 1 here (t_1 = 100 ms, t_2 = 100 ms)", Assert.Single(report.Problems));
+        Assert.Null(report.Cells.Single().MeanFsr);
+    }
+
+    [Fact]
+    public void A_track_filter_keeps_other_tracks_out()
+    {
+        var runs = Ladder.Append(Agent(10, track: "mini")).ToList();
+        var report = ScoreBoard.Compute(runs, track: "tiny");
+        Assert.Equal(2, report.Cells.Count);
+        Assert.All(report.Cells, c => Assert.Equal("tiny", c.Track));
+        Assert.Empty(ScoreBoard.Compute(runs, track: "full").Cells);
+    }
+}

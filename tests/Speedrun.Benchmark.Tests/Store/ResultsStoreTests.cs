@@ -1,0 +1,130 @@
+using Microsoft.Data.Sqlite;
+using Speedrun.Benchmark.Store;
+using Speedrun.Core.Training;
+using Speedrun.Tests.Shared;
+
+namespace Speedrun.Benchmark.Tests.Store;
+
+/// <summary>The results store: migrations, the version guard, and rows with their validations.</summary>
+public sealed class ResultsStoreTests : IDisposable
+{
+    readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    static object? Pragma(string path, string pragma)
+    {
+        using var db = new SqliteConnection($"Data Source={path};Pooling=False");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = $"PRAGMA {pragma}";
+        return cmd.ExecuteScalar();
+    }
+
+    static RunRecord Sample(string uid, string kind = "agent", int record = 3, string fingerprint = "cpu test x2") => new()
+    {
+        Uid = uid, Kind = kind, Record = record, Hints = kind == "agent" ? "1,2" : null, Agent = kind == "agent" ? "claude" : null,
+        Track = "tiny", Seed = 4, Verdict = "ok", ValLoss = 4.75, TrainTimeMs = 1234.5, NSteps = 384, StepAvgMs = 3.25,
+        Fingerprint = fingerprint, Device = "cpu", SourceSha256 = new string('a', 64), Source = "// the program\n",
+        Log = "step:0/384 val_loss:10.9830 train_time:0ms step_avg:0.00ms\n", ResultsJson = "{\"status\": \"ok\"}",
+        Problems = "first\nsecond", OutDir = "/tmp/runs/" + uid,
+        StartedAt = new DateTimeOffset(2026, 11, 27, 8, 30, 0, TimeSpan.Zero), DurationSeconds = 12.5,
+        Validations = [new ValPoint(0, 10.983, 0), new ValPoint(128, 6.5, 600.25), new ValPoint(256, double.NaN, 1200)],
+    };
+
+    [Fact]
+    public void Opening_an_empty_file_migrates_it_to_the_current_version()
+    {
+        var path = _dir.File("empty.db");
+        File.WriteAllBytes(path, []);
+        using (var store = ResultsStore.Open(path)) Assert.Equal(0, store.Count());
+        Assert.Equal(1, ResultsStore.SchemaVersion);
+        Assert.Equal(1L, Pragma(path, "user_version"));
+        Assert.Equal("wal", Pragma(path, "journal_mode"));
+        // Opening again runs no migration twice (it would fail: the tables exist).
+        using (var again = ResultsStore.Open(path)) Assert.Equal(0, again.Count());
+        Assert.Equal(1L, Pragma(path, "user_version"));
+    }
+
+    [Fact]
+    public void A_store_from_a_newer_speedrun_is_refused_and_left_alone()
+    {
+        var path = _dir.File("newer.db");
+        using (ResultsStore.Open(path)) { }
+        using (var db = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = "PRAGMA user_version = 2";
+            cmd.ExecuteNonQuery();
+        }
+        var e = Assert.Throws<InvalidOperationException>(() => ResultsStore.Open(path));
+        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 2 is newer than this speedrun understands (1); upgrade speedrun.", e.Message);
+        Assert.Equal(2L, Pragma(path, "user_version"));
+    }
+
+    [Fact]
+    public void Rows_round_trip_with_their_validations()
+    {
+        var path = _dir.File("store.db");
+        var run = Sample("run-1");
+        long id;
+        using (var store = ResultsStore.Open(path)) id = store.Add(run);
+
+        using var reopened = ResultsStore.Open(path);
+        var back = Assert.Single(reopened.Runs(withText: true));
+        Assert.Equal(id, back.Id);
+        Assert.Equal(run with { Id = id, Validations = back.Validations }, back);
+        Assert.Equal(3, back.Validations.Count);
+        Assert.Equal(new ValPoint(0, 10.983, 0), back.Validations[0]);
+        Assert.Equal(new ValPoint(128, 6.5, 600.25), back.Validations[1]);
+        Assert.Equal(256, back.Validations[2].Step);
+        Assert.True(double.IsNaN(back.Validations[2].ValLoss)); // stored as NULL, read back as NaN
+        Assert.Equal(1200, back.Validations[2].TrainTimeMs);
+
+        // Without text: the large columns stay in the database.
+        var light = Assert.Single(reopened.Runs());
+        Assert.Equal("", light.Source);
+        Assert.Null(light.Log);
+        Assert.Null(light.ResultsJson);
+        Assert.Equal(3, light.Validations.Count);
+    }
+
+    [Fact]
+    public void Non_finite_numbers_are_stored_as_null()
+    {
+        using var store = ResultsStore.Open(_dir.File("nan.db"));
+        store.Add(Sample("nan") with { ValLoss = double.NaN, TrainTimeMs = null, NSteps = null, Validations = [] });
+        var back = Assert.Single(store.Runs());
+        Assert.Null(back.ValLoss);
+        Assert.Null(back.TrainTimeMs);
+        Assert.Null(back.NSteps);
+        Assert.Empty(back.Validations);
+    }
+
+    [Fact]
+    public void Filters_select_by_kind_track_fingerprint_and_record()
+    {
+        using var store = ResultsStore.Open(_dir.File("filters.db"));
+        store.Add(Sample("a", kind: "agent", record: 3));
+        store.Add(Sample("b", kind: "calibration", record: 3));
+        store.Add(Sample("c", kind: "calibration", record: 4, fingerprint: "gpu"));
+        store.Add(Sample("d", kind: "calibration", record: 4) with { Track = "mini" });
+        Assert.Equal(["b", "c", "d"], store.Runs(kind: "calibration").Select(r => r.Uid));
+        Assert.Equal(["a", "b", "c"], store.Runs(track: "tiny").Select(r => r.Uid));
+        Assert.Equal(["c"], store.Runs(fingerprint: "gpu").Select(r => r.Uid));
+        Assert.Equal(["c", "d"], store.Runs(record: 4).Select(r => r.Uid));
+        Assert.Equal(4, store.Count());
+    }
+
+    [Fact]
+    public void A_uid_is_never_reused_and_the_first_row_survives()
+    {
+        using var store = ResultsStore.Open(_dir.File("unique.db"));
+        store.Add(Sample("same"));
+        Assert.Throws<SqliteException>(() => store.Add(Sample("same") with { Verdict = "crashed", Validations = [] }));
+        var kept = Assert.Single(store.Runs());
+        Assert.Equal("ok", kept.Verdict);
+        Assert.Equal(3, kept.Validations.Count);
+    }
+}
