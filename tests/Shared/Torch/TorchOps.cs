@@ -21,6 +21,9 @@ public static class TorchOps
         return scores.softmax(-1).matmul(v);
     }
 
+    // The engine has no 0-dim tensors: a full reduction has shape (1).
+    static TTensor AtLeast1D(TTensor t) => t.dim() == 0 ? t.reshape(1) : t;
+
     /// <summary>Spec name → reference.</summary>
     public static IReadOnlyDictionary<string, Func<TTensor[], TTensor[]>> Reference { get; } = new Dictionary<string, Func<TTensor[], TTensor[]>>
     {
@@ -50,11 +53,11 @@ public static class TorchOps
         ["narrow_rows"] = x => [x[0].narrow(0, 1, 2)],
         ["narrow_last"] = x => [x[0].narrow(-1, 2, 3)],
         ["sum"] = x => [x[0].sum().reshape(1)],
-        ["sum_last"] = x => [x[0].sum(-1)],
+        ["sum_last"] = x => [AtLeast1D(x[0].sum(-1))],
         ["mean"] = x => [x[0].mean().reshape(1)],
         ["mean_last"] = x => [x[0].mean([-1L], keepdim: true)],
         ["norm"] = x => [x[0].norm().reshape(1)],
-        ["embedding"] = x => [nn.functional.embedding(x[0], x[1])],
+        ["embedding"] = x => [x[1].index_select(0, x[0].reshape(-1)).reshape([.. x[0].shape, x[1].shape[1]])],
         ["rms_norm"] = x => [Rms(x[0], 1.1920928955078125e-07)],
         ["rms_norm_weight"] = x => [Rms(x[0], 1e-6) * x[1]],
         ["layer_norm"] = x => [nn.functional.layer_norm(x[0], [x[0].shape[^1]], x[1], x[2], 1e-5)],

@@ -1,6 +1,6 @@
 using Speedrun.Core.Autograd;
-using Speedrun.Core.Benchmark;
-using Speedrun.Core.Benchmark.Runs;
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Runs;
 using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = Speedrun.Core.Autograd.Tensor;
@@ -18,7 +18,7 @@ public class CustomFunctionTests
     const int B = 2, T = 5, H = 3, D = 8;
 
     static LoadedProgram Program() => LoadedProgram.Load(Path.Combine(
-        Catalog.FindRoot(AppContext.BaseDirectory), "tests", "Speedrun.Core.Tests", "Fixtures", "rotary-function", "Train.cs"));
+        BenchmarkCatalog.FindRoot(AppContext.BaseDirectory), "tests", "Speedrun.Core.Tests", "Fixtures", "rotary-function", "Train.cs"));
 
     static Device Cpu => Kernels.Tests.OpCheck.Cpu;
 
