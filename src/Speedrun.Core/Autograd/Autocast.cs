@@ -17,8 +17,10 @@ public static class Autocast
 {
     [ThreadStatic] static MatmulPrecision? _current;
 
+    /// <summary>The precision in force (F32 outside any scope).</summary>
     public static MatmulPrecision Current => _current ?? MatmulPrecision.F32;
 
+    /// <summary>Sets the precision until the returned scope is disposed.</summary>
     public static IDisposable Use(MatmulPrecision precision)
     {
         var previous = _current;

@@ -5,6 +5,7 @@ public static class GradMode
 {
     [ThreadStatic] static int _disabledDepth;
 
+    /// <summary>True unless inside NoGrad().</summary>
     public static bool Enabled => _disabledDepth == 0;
 
     /// <summary>Within the returned scope no graph is recorded (validation, optimizer steps).</summary>

@@ -13,17 +13,20 @@ public sealed class Profiler : IDisposable
 
     Profiler(Device device) => _device = device;
 
+    /// <summary>Starts profiling on this thread.</summary>
     public static Profiler Start(Device device)
     {
         if (_active is not null) throw new InvalidOperationException("A profiler is already active on this thread.");
         return _active = new Profiler(device);
     }
 
+    /// <summary>Whether a profiler runs on this thread.</summary>
     public static bool IsActive => _active is not null;
 
     /// <summary>Opens a span named <paramref name="name"/> when a profiler is active; a no-op otherwise.</summary>
     public static Span Op(string name) => _active is { } p ? new Span(p, name, p._device.Mark()) : default;
 
+    /// <summary>One timed span; dispose it to close it.</summary>
     public readonly struct Span : IDisposable
     {
         readonly Profiler? _profiler;
@@ -33,6 +36,7 @@ public sealed class Profiler : IDisposable
         internal Span(Profiler profiler, string name, Kernels.Device.DeviceMarker start) =>
             (_profiler, _name, _start) = (profiler, name, start);
 
+        /// <summary>Closes the span.</summary>
         public void Dispose()
         {
             if (_profiler is null) return;
@@ -47,6 +51,7 @@ public sealed class Profiler : IDisposable
             .OrderByDescending(x => x.Item3)
             .ToList();
 
+    /// <summary>Stops profiling and frees the markers.</summary>
     public void Dispose()
     {
         foreach (var (_, a, b) in _spans) { a.Dispose(); b.Dispose(); }

@@ -12,6 +12,7 @@ public sealed class TensorScope : IDisposable
     readonly List<Tensor> _owned = new();
     bool _disposed;
 
+    /// <summary>Opens a scope: it owns the tensors made until it is disposed (or an inner scope opens).</summary>
     public TensorScope()
     {
         (_open ??= new Stack<TensorScope>()).Push(this);
@@ -33,6 +34,7 @@ public sealed class TensorScope : IDisposable
         return t;
     }
 
+    /// <summary>Releases the tensors this scope owns.</summary>
     public void Dispose()
     {
         if (_disposed) return;

@@ -9,6 +9,7 @@ namespace Speedrun.Core.Training;
 /// </summary>
 public static class HardwareFingerprint
 {
+    /// <summary>The fingerprint of this process's device, CPU and engine.</summary>
     public static string Of(Device device)
     {
         var info = device.Describe();
@@ -25,6 +26,7 @@ public static class HardwareFingerprint
     const string BuildKind = "";
 #endif
 
+    /// <summary>The engine's informational version (includes the git hash).</summary>
     public static string EngineVersion =>
         typeof(HardwareFingerprint).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "dev";
 

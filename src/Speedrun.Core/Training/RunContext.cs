@@ -41,9 +41,13 @@ public sealed class RunContext : IDisposable
         device.Elementwise().Fill(_trainLoss.F32, 0f);
     }
 
+    /// <summary>The runner's variables, parsed.</summary>
     public RunEnvironment Environment { get; }
+    /// <summary>The track: sizes, steps, tokens; read a record's sizes through it.</summary>
     public Track Track { get; }
+    /// <summary>The device to train on.</summary>
     public Device Device { get; }
+    /// <summary>The seed for parameter initialisation and anything random.</summary>
     public int Seed => Environment.Seed;
     /// <summary>Where log.txt and results.json go.</summary>
     public string OutDir => Environment.OutDir;
@@ -222,6 +226,7 @@ public sealed class RunContext : IDisposable
         return result;
     }
 
+    /// <summary>Closes the data, the log and the device.</summary>
     public void Dispose()
     {
         if (!_finished) Log("run ended without Finish(): results.json keeps its last state");

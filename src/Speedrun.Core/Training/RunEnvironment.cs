@@ -8,14 +8,23 @@ public sealed record RunEnvironment(
     string TrainFiles, string ValFiles, long ValTokens, string TrackName, string? TrackFile,
     string? DeviceName, int Seed, string OutDir, string? ProgramPath)
 {
+    /// <summary>Glob of the training shards.</summary>
     public const string TrainFilesVar = "SPEEDRUN_TRAIN_FILES";
+    /// <summary>Glob of the validation shards.</summary>
     public const string ValFilesVar = "SPEEDRUN_VAL_FILES";
+    /// <summary>Validation tokens per evaluation.</summary>
     public const string ValTokensVar = "SPEEDRUN_VAL_TOKENS";
+    /// <summary>The track's name.</summary>
     public const string TrackVar = "SPEEDRUN_TRACK";
+    /// <summary>The track file's path.</summary>
     public const string TrackFileVar = "SPEEDRUN_TRACK_FILE";
+    /// <summary>cpu, cuda or auto.</summary>
     public const string DeviceVar = "SPEEDRUN_DEVICE";
+    /// <summary>The run's seed.</summary>
     public const string SeedVar = "SPEEDRUN_SEED";
+    /// <summary>The run folder (log.txt, results.json).</summary>
     public const string OutDirVar = "SPEEDRUN_OUT_DIR";
+    /// <summary>The program's source path (copied into the log).</summary>
     public const string ProgramVar = "SPEEDRUN_PROGRAM";
 
     /// <summary>Reads the variables; a missing one is named, with what to do.</summary>

@@ -13,6 +13,7 @@ public sealed record Track
 {
     /// <summary>Short name, also the file name (tracks/&lt;name&gt;.json).</summary>
     public required string Name { get; init; }
+    /// <summary>What the track is for, and where its target came from.</summary>
     public required string Description { get; init; }
     /// <summary>"cpu" or "cuda": the device class the reference times are measured on.</summary>
     public required string Device { get; init; }
@@ -35,6 +36,7 @@ public sealed record Track
     /// <summary>Wall-clock limit for one run, in minutes; past it the run is `timeout`.</summary>
     public required double TimeLimitMinutes { get; init; }
 
+    /// <summary>snake_case JSON; unknown fields are errors.</summary>
     public static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -61,6 +63,7 @@ public sealed record Track
         return track;
     }
 
+    /// <summary>Throws an InvalidDataException naming <paramref name="source"/> and the field that is wrong.</summary>
     public void Validate(string source)
     {
         void Fail(string field, string why) => throw new InvalidDataException($"{source}: field '{field}' {why}");

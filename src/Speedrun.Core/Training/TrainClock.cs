@@ -9,7 +9,7 @@ namespace Speedrun.Core.Training;
 /// excluding validation and the first <see cref="UntimedSteps"/> steps (kernel compilation and warm-up),
 /// as the records from 4 on exclude their first 10 steps. step_avg = train_time / timed steps so far.
 /// </summary>
-public sealed class TrainClock : IDisposable
+internal sealed class TrainClock : IDisposable
 {
     public const int UntimedSteps = 10;
 

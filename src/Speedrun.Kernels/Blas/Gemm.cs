@@ -23,6 +23,7 @@ public readonly record struct Gemm(
             BatchCount = batch, StrideA = (long)m * k, StrideB = (long)k * n, StrideC = (long)m * n,
         };
 
+    /// <summary>Floating-point operations (2·M·N·K per matrix).</summary>
     public double Flops => 2.0 * M * N * K * BatchCount;
 
     long RequiredLength(bool trans, int rows, int cols, int ld, long stride)

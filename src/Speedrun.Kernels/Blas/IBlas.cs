@@ -17,9 +17,12 @@ public interface IBlas : IDisposable
     /// the device has them; off by default so fp32 stays exact. Ignored on the CPU.</summary>
     bool AllowTf32 { get; set; }
 
+    /// <summary>fp32 C = alpha·op(A)·op(B) + beta·C (see <see cref="Blas.Gemm"/> for the layout).</summary>
     void Gemm(in Gemm g, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c);
 
+    /// <summary>bf16 operands, fp32 accumulation and output.</summary>
     void Gemm(in Gemm g, ArrayView<BFloat16> a, ArrayView<BFloat16> b, ArrayView<float> c);
 
+    /// <summary>bf16 operands, fp32 accumulation, bf16 output.</summary>
     void Gemm(in Gemm g, ArrayView<BFloat16> a, ArrayView<BFloat16> b, ArrayView<BFloat16> c);
 }

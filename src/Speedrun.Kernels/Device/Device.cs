@@ -31,15 +31,24 @@ public sealed class Device : IDisposable
             : new LaunchShape(accelerator.NumMultiprocessors * 8, 256, RowLanes: accelerator.WarpSize);
     }
 
+    /// <summary>The ILGPU context (compiler settings, the Algorithms library).</summary>
     public Context Context { get; }
+    /// <summary>The ILGPU accelerator: load kernels from it (<c>Accelerator.LoadStreamKernel</c>).</summary>
     public Accelerator Accelerator { get; }
+    /// <summary>CPU or CUDA.</summary>
     public DeviceKind Kind { get; }
+    /// <summary>The one stream every kernel, copy and GEMM runs on, in order.</summary>
     public AcceleratorStream Stream { get; }
+    /// <summary>The caching allocator tensors rent from.</summary>
     public MemoryPool Pool { get; }
+    /// <summary>Grid sizes for grid-stride kernels on this device: launch with <c>Launch.For(n)</c>.</summary>
     public LaunchShape Launch { get; }
 
+    /// <summary>True on a CUDA device.</summary>
     public bool IsCuda => Kind == DeviceKind.Cuda;
+    /// <summary>The accelerator's name.</summary>
     public string Name => Accelerator.Name;
+    /// <summary>Device memory in bytes.</summary>
     public long MemoryBytes => Accelerator.MemorySize;
 
     /// <summary>GEMMs: cuBLAS on CUDA, the managed SIMD GEMM on the CPU. Created on first use.</summary>
@@ -134,6 +143,7 @@ public sealed class Device : IDisposable
             Accelerator.NumMultiprocessors, Accelerator.WarpSize, "ILGPU CPU accelerator (simulated threads)");
     }
 
+    /// <summary>Frees kernels, BLAS handles, pooled memory and the accelerator.</summary>
     public void Dispose()
     {
         foreach (var family in _kernelFamilies.Values)
@@ -149,6 +159,7 @@ public sealed class Device : IDisposable
 public sealed record DeviceInfo(DeviceKind Kind, string Name, long MemoryBytes, long FreeMemoryBytes,
     string ComputeCapability, string DriverVersion, int Multiprocessors, int WarpSize, string CodeTarget)
 {
+    /// <summary>One line for logs.</summary>
     public override string ToString() =>
         $"{Kind.ToString().ToLowerInvariant()}: {Name}, {MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB " +
         $"({FreeMemoryBytes / (1024.0 * 1024 * 1024):F1} free), cc {ComputeCapability}, driver {DriverVersion}, " +

@@ -14,6 +14,7 @@ public abstract class DeviceMarker : IDisposable
     /// <summary>Milliseconds from this marker to a later one (waits for <paramref name="later"/>).</summary>
     public abstract double MillisecondsTo(DeviceMarker later);
 
+    /// <summary>Frees the event behind the marker, if any.</summary>
     public virtual void Dispose() { }
 
     internal static DeviceMarker Record(Device device) => device.IsCuda

@@ -10,6 +10,7 @@ namespace Speedrun.Kernels.Device;
 /// </summary>
 public interface IDeviceTimer : IDisposable
 {
+    /// <summary>Marks the start of the timed work.</summary>
     void Start();
     /// <summary>Milliseconds of device work between Start and now (blocks until that work is done).</summary>
     double StopMilliseconds();

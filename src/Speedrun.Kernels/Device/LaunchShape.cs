@@ -11,6 +11,7 @@ namespace Speedrun.Kernels.Device;
 /// warp shuffle costs a thread switch; the warp size on CUDA, reducing with shuffles).</param>
 public readonly record struct LaunchShape(int Groups, int GroupSize, int RowLanes)
 {
+    /// <summary>Threads in a full grid.</summary>
     public int Threads => Groups * GroupSize;
 
     /// <summary>A grid no larger than the work needs (at least one group).</summary>

@@ -71,6 +71,7 @@ public sealed class MemoryPool : IDisposable
             }
     }
 
+    /// <summary>Frees every buffer, rented or not.</summary>
     public void Dispose()
     {
         foreach (var b in _all) b.Dispose();
@@ -95,9 +96,12 @@ public sealed class PooledBuffer<T> : IDisposable where T : unmanaged
         View = ((MemoryBuffer1D<T, Stride1D.Dense>)raw).View.SubView(0, length);
     }
 
+    /// <summary>The length asked for (the buffer behind it may be longer).</summary>
     public long Length { get; }
+    /// <summary>The rented elements.</summary>
     public ArrayView<T> View { get; }
 
+    /// <summary>Returns the buffer to its pool.</summary>
     public void Dispose()
     {
         if (_raw is null) return;

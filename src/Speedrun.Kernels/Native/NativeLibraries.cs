@@ -8,7 +8,7 @@ namespace Speedrun.Kernels.Native;
 /// logical names below; one resolver maps them to the first file that loads, and remembers every
 /// path it tried so a failure can say exactly where it looked.
 /// </summary>
-public static class NativeLibraries
+internal static class NativeLibraries
 {
     public const string CudaDriver = "speedrun-cuda";
     public const string CuBlas = "speedrun-cublas";

@@ -29,7 +29,9 @@ namespace Speedrun.Kernels.Ops;
 /// <summary>Which GELU: the exact erf form or GPT-2's tanh approximation.</summary>
 public enum GeluForm
 {
+    /// <summary>x·Φ(x) with the exact normal CDF (PyTorch's default).</summary>
     Erf,
+    /// <summary>GPT-2's tanh approximation.</summary>
     Tanh,
 }
 
@@ -51,8 +53,10 @@ public readonly struct GeluErf : IUnaryOp
 
     static float NormalCdf(float x) => 0.5f * KernelMath.Erfc(-x * InvSqrt2);
 
+    /// <inheritdoc/>
     public float Forward(float x) => x * NormalCdf(x);
 
+    /// <inheritdoc/>
     public float Backward(float x, float dy)
     {
         float density = InvSqrt2Pi * KernelMath.ExpNegScaledSquare(x, 0.5f);
@@ -68,6 +72,7 @@ public readonly struct GeluTanh : IUnaryOp
 
     static float TwoU(float x) => 2f * SqrtTwoOverPi * (x + Cubic * x * x * x);
 
+    /// <inheritdoc/>
     public float Forward(float x)
     {
         float v = TwoU(x);
@@ -76,6 +81,7 @@ public readonly struct GeluTanh : IUnaryOp
         return x * sigma;
     }
 
+    /// <inheritdoc/>
     public float Backward(float x, float dy)
     {
         float v = TwoU(x);

@@ -7,5 +7,6 @@ namespace Speedrun.Kernels.Ops;
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class KernelAttribute(params Type[] instantiations) : Attribute
 {
+    /// <summary>The type arguments a generic kernel is compiled with in the PTX test.</summary>
     public IReadOnlyList<Type> Instantiations { get; } = instantiations;
 }

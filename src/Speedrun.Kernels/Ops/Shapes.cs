@@ -5,6 +5,7 @@ namespace Speedrun.Kernels.Ops;
 /// <summary>Argument checks shared by the kernel launchers: wrong shapes throw before any launch.</summary>
 public static class Shapes
 {
+    /// <summary>Throws an ArgumentException naming the op and both views unless they have the same length.</summary>
     public static void SameLength<TA, TB>(string op, ArrayView<TA> a, ArrayView<TB> b,
         [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(a))] string nameA = "a",
         [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(b))] string nameB = "b")

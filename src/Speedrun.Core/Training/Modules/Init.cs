@@ -29,5 +29,6 @@ public static class Init
     public static float[] LinearDefault(Random rng, int outFeatures, int inFeatures) =>
         Uniform(rng, (long)outFeatures * inFeatures, 1.0 / Math.Sqrt(inFeatures));
 
+    /// <summary>All zeros (the records' zero-initialised projections).</summary>
     public static float[] Zeros(long count) => new float[count];
 }

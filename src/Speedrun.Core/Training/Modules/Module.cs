@@ -11,10 +11,13 @@ public abstract class Module : IDisposable
     readonly List<(string Name, Tensor Value)> _parameters = new();
     readonly List<(string Name, Module Value)> _children = new();
 
+    /// <summary>A module whose parameters live on <paramref name="device"/>.</summary>
     protected Module(Device device) => Device = device;
 
+    /// <summary>Where the parameters live.</summary>
     public Device Device { get; }
 
+    /// <summary>Registers a trainable parameter (a scalar λ is shape (1)) with its initial values.</summary>
     protected Tensor Parameter(string name, float[] init, params int[] shape)
     {
         var p = Tensor.Parameter(Device, name, init, shape);
@@ -25,6 +28,7 @@ public abstract class Module : IDisposable
     /// <summary>Shares a parameter another module owns (weight tying): it appears once in Parameters().</summary>
     protected Tensor Shared(Tensor parameter) => parameter;
 
+    /// <summary>Registers a submodule; its parameters are named "name.…".</summary>
     protected T Child<T>(string name, T module) where T : Module
     {
         _children.Add((name, module));
@@ -34,6 +38,7 @@ public abstract class Module : IDisposable
     /// <summary>Every parameter once, with its full dotted name, in registration order.</summary>
     public IReadOnlyList<Tensor> Parameters() => NamedParameters().Select(p => p.Value).ToList();
 
+    /// <summary>Every parameter once with its dotted name, in registration order.</summary>
     public IReadOnlyList<(string Name, Tensor Value)> NamedParameters()
     {
         var result = new List<(string, Tensor)>();
@@ -53,13 +58,16 @@ public abstract class Module : IDisposable
         foreach (var (name, child) in _children) child.Collect(prefix + name + ".", result, seen);
     }
 
+    /// <summary>Elements over all parameters.</summary>
     public long ParameterCount() => Parameters().Sum(p => p.Length);
 
+    /// <summary>Zeroes every parameter's gradient.</summary>
     public void ZeroGrad()
     {
         foreach (var p in Parameters()) p.ZeroGrad();
     }
 
+    /// <summary>Frees every parameter and its gradient, and the children.</summary>
     public virtual void Dispose()
     {
         foreach (var (_, p) in _parameters)
