@@ -49,6 +49,8 @@ public static class TaskInstructions
         sb.Append("kernels inside `Train.cs`. Keep the program in this one file.\n");
         sb.Append("- `Train.cs` compiles against the .NET base library, Speedrun.Core, Speedrun.Kernels and ILGPU, and ");
         sb.Append("nothing else: the harness (results store, catalog, runner, scoring) is not available to it.\n\n");
+        sb.Append("`API.md` lists that API (tensors and ops named as in PyTorch, `Function` for your own differentiable ");
+        sb.Append("ops with your own kernels, optimizers, the run context), with an example of a custom op.\n\n");
 
         sb.Append("## Timing a run\n\n");
         sb.Append("```\nspeedrun run DIR --track T\n```\n\n");

@@ -7,7 +7,8 @@ namespace Speedrun.Benchmark.Tasks;
 
 /// <summary>
 /// Writes the folder an agent works in for task N: record N's Train.cs, the chosen hints about record
-/// N+1, TASK.md (goal, contract, timing, scoring) and task.json (machine-readable, for the runner).
+/// N+1, TASK.md (goal, contract, timing, scoring), API.md (the engine API a program compiles against) and
+/// task.json (machine-readable, for the runner).
 /// </summary>
 public static class TaskWorkspace
 {
@@ -45,7 +46,7 @@ public static class TaskWorkspace
         var hintFiles = hints.Levels
             .Select(level => (Path: $"{HintsFolder}/{HintLevels.FileName(level)}", Text: task.ReadHint(level)))
             .ToList();
-        var files = new List<string> { RecordInfo.TrainFileName, InstructionsFileName };
+        var files = new List<string> { RecordInfo.TrainFileName, InstructionsFileName, ApiReference.FileName };
         files.AddRange(hintFiles.Select(h => h.Path));
         var fullTrack = catalog.Tracks.FirstOrDefault(t => t.Name == "full");
         var manifest = new TaskManifest
@@ -64,10 +65,12 @@ public static class TaskWorkspace
             CreatedUtc = DateTimeOffset.UtcNow,
         };
         var instructions = TaskInstructions.Render(task, hints, catalog.Tracks);
+        var api = ApiReference.Render();
 
         Directory.CreateDirectory(outDir);
         File.WriteAllBytes(Path.Combine(outDir, RecordInfo.TrainFileName), startTrain);
         File.WriteAllText(Path.Combine(outDir, InstructionsFileName), instructions, Utf8NoBom);
+        File.WriteAllText(Path.Combine(outDir, ApiReference.FileName), api, Utf8NoBom);
         if (hintFiles.Count > 0) Directory.CreateDirectory(Path.Combine(outDir, HintsFolder));
         foreach (var (path, text) in hintFiles)
             File.WriteAllText(Path.Combine(outDir, path), text, Utf8NoBom);

@@ -69,6 +69,8 @@ public sealed class CatalogTaskWorkspaceTests : IDisposable
         Assert.Contains("step:{s}/{total} val_loss:{x:F4} train_time:{ms}ms step_avg:{ms:F2}ms", text);
         Assert.Contains("results.json", text);
         Assert.Contains("compiles against the .NET base library, Speedrun.Core, Speedrun.Kernels and ILGPU", text);
+        Assert.Contains("`API.md` lists that API", text);
+        Assert.Contains("### class Tensor", File.ReadAllText(Path.Combine(dir, "API.md")));
         Assert.Contains("speedrun run DIR --track T", text);
         Assert.Contains("FSR = (t_1 - t_agent) / (t_1 - t_2)", text);
         Assert.Contains("| tiny | cpu | 6.0 |", text);
