@@ -11,7 +11,7 @@ using var ctx = RunContext.FromEnvironment();
 int sequenceLength = ctx.Track.SequenceLength ?? 64;
 int steps = 10 + 20;
 using var model = new Bigram(ctx.Device, new Random(ctx.Seed));
-using var optimizer = new AdamW(new AdamW.Group(model.Parameters(), 0.06f, WeightDecay: 0f));
+using var optimizer = new AdamW(new AdamW.Group(model.Parameters(), 0.06f, weightDecay: 0f));
 for (int step = 0; step <= steps; step++)
 {
     if (step == steps) { ctx.Validate(step, steps, 1, sequenceLength, model.Loss); break; }

@@ -14,7 +14,7 @@ float learningRate = 0.06f;
 
 var rng = new Random(ctx.Seed);
 using var model = new Bigram(ctx.Device, Vocab, Dim, rng);
-using var optimizer = new AdamW(new AdamW.Group(model.Parameters(), learningRate, WeightDecay: 0f));
+using var optimizer = new AdamW(new AdamW.Group(model.Parameters(), learningRate, weightDecay: 0f));
 for (int step = 0; step <= steps; step++)
 {
     bool last = step == steps;
