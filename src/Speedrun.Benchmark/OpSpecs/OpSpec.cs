@@ -75,6 +75,13 @@ public sealed class OpSpec
     /// <summary>Allowed error of the input gradients against float64 TorchSharp autograd.</summary>
     public Tolerance Backward { get; init; } = new(1e-6, 1e-6);
 
+    /// <summary>Allowed error of <see cref="DeviceCase"/>'s outputs against float64, where its longer sums need more
+    /// than <see cref="Forward"/> (null: <see cref="Forward"/>). The doctor allows twice it between two devices.</summary>
+    public Tolerance? DeviceForward { get; init; }
+
+    /// <summary>The same for <see cref="DeviceCase"/>'s input gradients (null: <see cref="Backward"/>).</summary>
+    public Tolerance? DeviceBackward { get; init; }
+
     /// <summary>Whether the op has a backward to check (every op here does).</summary>
     public bool HasBackward { get; init; } = true;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Speedrun.Benchmark.OpSpecs;
 
 namespace Speedrun.Cli.Doctor;
 
@@ -35,9 +36,12 @@ internal sealed class DoctorReport
         foreach (var (k, v) in Environment) sb.AppendLine($"| {k} | {v.Replace("|", "\\|").Replace("\n", " ")} |");
         if (Kernels.Count > 0)
         {
-            sb.AppendLine("\n## Kernels: CUDA vs CPU on the same inputs\n\n| op | elements | max abs diff | max rel diff | tolerance (abs + rel·|cpu|) | pass |\n|---|---|---|---|---|---|");
+            sb.AppendLine("\n## Kernels and engine ops: CUDA vs CPU on the same inputs\n\n" +
+                          "Tolerances are abs + rel·|cpu|; an engine op compares its outputs and the gradient of every input.\n\n" +
+                          "| op | values | max abs diff | max rel diff | tolerance: outputs | tolerance: gradients | pass |\n|---|---|---|---|---|---|---|");
             foreach (var k in Kernels)
-                sb.AppendLine($"| {k.Op} | {k.Elements} | {k.MaxAbsDiff:G3} | {k.MaxRelDiff:G3} | {k.Atol:G2} + {k.Rtol:G2} | {(k.Pass ? "yes" : "**NO**")} |");
+                sb.AppendLine($"| {k.Op} | {k.Elements} | {k.MaxAbsDiff:G3} | {k.MaxRelDiff:G3} | {Text(k.Outputs)} | " +
+                              $"{(k.Gradients is { } g ? Text(g) : "-")} | {(k.Pass ? "yes" : "**NO**")} |");
         }
         if (Gemms.Count > 0)
         {
@@ -57,8 +61,22 @@ internal sealed class DoctorReport
         if (Errors.Count > 0) { sb.AppendLine("\n## Errors\n"); foreach (var e in Errors) sb.AppendLine($"- {e}"); }
         return sb.ToString();
     }
+
+    static string Text(Tolerance t) => $"{t.Atol:G2} + {t.Rtol:G2}";
 }
 
-internal sealed record KernelAgreement(string Op, long Elements, double MaxAbsDiff, double MaxRelDiff, double Atol, double Rtol, bool Pass);
+/// <summary>
+/// One check of a device against the reference device (the CPU) on the same inputs: how many values were compared,
+/// the largest differences, the tolerance of the outputs (and of the input gradients, for engine ops), and, when it
+/// failed, which tensor and element were worst.
+/// </summary>
+internal sealed record KernelAgreement(string Op, long Elements, double MaxAbsDiff, double MaxRelDiff,
+    Tolerance Outputs, Tolerance? Gradients, bool Pass, string? Failure = null)
+{
+    /// <summary>The log line (and the failure report under it).</summary>
+    public string Describe() =>
+        $"  {(Pass ? "ok  " : "FAIL")} {Op}: {Elements} values, max abs {MaxAbsDiff:G3}, max rel {MaxRelDiff:G3}" +
+        (Failure is null ? "" : "\n" + Failure.TrimEnd());
+}
 
 internal sealed record GemmTiming(string Shape, string Dtype, double Milliseconds, double Tflops);

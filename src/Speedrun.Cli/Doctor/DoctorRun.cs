@@ -10,7 +10,6 @@ using Speedrun.Kernels.Ops;
 
 namespace Speedrun.Cli.Doctor;
 
-/// <summary>The checks behind `speedrun doctor`, in the order a person debugging a GPU box wants them.</summary>
 /// <summary>Optional doctor work: time a record's training step at full size.</summary>
 internal sealed record DoctorOptions(string? RecordDir = null, string? Shard = null, int[]? Batches = null, int TimedSteps = 5,
     bool Profile = false, IReadOnlyList<string>? Overrides = null)
@@ -18,6 +17,7 @@ internal sealed record DoctorOptions(string? RecordDir = null, string? Shard = n
     public int[] MicroBatches => Batches ?? [32, 16, 8];
 }
 
+/// <summary>The checks behind `speedrun doctor`, in the order a person debugging a GPU box wants them.</summary>
 internal static partial class DoctorRun
 {
     public static DoctorReport Run(DeviceKind? kind, bool gemmSweep, TextWriter log, DoctorOptions? options = null)
@@ -65,6 +65,7 @@ internal static partial class DoctorRun
                 using var cpu = Device.Create(DeviceKind.Cpu);
                 device.Accelerator.Bind();
                 RunStep(report, log, "kernel agreement", () => KernelChecks.Run(device, cpu, report, log));
+                RunStep(report, log, "engine op agreement (op specs)", () => OpSpecChecks.Run(device, cpu, report, log));
                 device.Accelerator.Bind();
                 RunStep(report, log, "launch and bandwidth probes", () => Probes(device, report, log));
             }

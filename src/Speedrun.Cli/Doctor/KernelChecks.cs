@@ -1,25 +1,27 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Speedrun.Benchmark.OpSpecs;
 using Speedrun.Core.Training.Modules;
 using Speedrun.Kernels.Blas;
-using Speedrun.Kernels.Device;
 using Speedrun.Kernels.Numerics;
 using Speedrun.Kernels.Ops;
 
 namespace Speedrun.Cli.Doctor;
 
 /// <summary>
-/// Runs every op on CUDA and on the CPU accelerator with the same inputs and compares the outputs.
-/// The CPU kernels are themselves checked against TorchSharp by the test suite, so agreement here
-/// carries that check over to the GPU. Tolerances match the oracle tests' (atol + rtol·|cpu|).
+/// The device-level checks that are not engine ops, on CUDA and on the CPU accelerator with the same inputs:
+/// element-wise kernels, the bf16 round trip, a warp-shuffle probe, the BLAS GEMMs (fp32, bf16, batched) and the
+/// optimizer kernels (global gradient norm, AdamW). The engine's ops are checked from their specs by
+/// <see cref="OpSpecChecks"/>. The CPU kernels are themselves checked against TorchSharp by the test suite, so
+/// agreement here carries that check over to the GPU (atol + rtol·|cpu|).
 /// </summary>
 internal static class KernelChecks
 {
-    /// <summary>One op: input lengths, output length, and how to run it on a device.</summary>
-    internal sealed record OpCase(string Name, int[] Inputs, int Output, double Atol, double Rtol,
+    /// <summary>One check: input lengths, output length, tolerance, and how to run it on a device.</summary>
+    internal sealed record DeviceCase(string Name, int[] Inputs, int Output, double Atol, double Rtol,
         Action<Device, ArrayView<float>[], ArrayView<float>> Run);
 
-    public static IEnumerable<OpCase> Cases()
+    public static IEnumerable<DeviceCase> Cases()
     {
         const int n = 100_003; // not a multiple of any block size
         yield return new("scale", [n], n, 1e-6, 1e-6, (d, x, y) => d.Elementwise().Scale(x[0], 0.37f, y));
@@ -63,81 +65,6 @@ internal static class KernelChecks
             yield return new($"batched gemm fp32 NT {batch}x({m}x{kk}x{nn})", [batch * m * kk, batch * kk * nn],
                 batch * m * nn, 1e-4, 1e-4, (d, x, y) => d.Blas.Gemm(g, x[0], x[1], y));
         }
-        foreach (var op in ModelOps()) yield return op;
-    }
-
-    /// <summary>Every op family the models use, forward and backward. Tolerances are twice the oracle
-    /// tests' (each device is within the oracle tolerance of the exact value, so they are within twice of
-    /// each other); outputs of several tensors are concatenated into one.</summary>
-    static IEnumerable<OpCase> ModelOps()
-    {
-        const int rows = 67, c = 768;
-        yield return new("rms_norm forward (y, rstd)", [rows * c], rows * c + rows, 2e-6, 2e-6, (d, x, y) =>
-            d.RmsNorm().Forward(x[0], rows, c, 1e-6f, y.SubView(0, rows * c), y.SubView(rows * c, rows)));
-        yield return new("rms_norm backward", [rows * c, rows * c], rows * c, 2e-5, 2e-5, (d, x, y) =>
-        {
-            using var tmp = d.Pool.Rent<float>(rows * c);
-            using var rstd = d.Pool.Rent<float>(rows);
-            d.RmsNorm().Forward(x[0], rows, c, 1e-6f, tmp.View, rstd.View);
-            d.RmsNorm().Backward(x[1], x[0], rstd.View, rows, c, y);
-        });
-        yield return new("layer_norm forward (y, mean, rstd)", [rows * c, c, c], rows * c + 2 * rows, 4e-6, 4e-6, (d, x, y) =>
-            d.LayerNorm().Forward(x[0], x[1], x[2], rows, c, 1e-5f, y.SubView(0, rows * c), y.SubView(rows * c, rows),
-                y.SubView(rows * c + rows, rows)));
-        yield return new("layer_norm backward (dx, dw, db)", [rows * c, c, c, rows * c], rows * c + 2 * c, 2e-5, 2e-5, (d, x, y) =>
-        {
-            using var tmp = d.Pool.Rent<float>(rows * c);
-            using var mean = d.Pool.Rent<float>(rows);
-            using var rstd = d.Pool.Rent<float>(rows);
-            d.LayerNorm().Forward(x[0], x[1], x[2], rows, c, 1e-5f, tmp.View, mean.View, rstd.View);
-            d.Elementwise().Fill(y.SubView(rows * c, 2 * c), 0f);
-            d.LayerNorm().Backward(x[3], x[0], x[1], mean.View, rstd.View, rows, c, y.SubView(0, rows * c),
-                y.SubView(rows * c, c), y.SubView(rows * c + c, c));
-        });
-        const int n = 100_003;
-        foreach (var form in new[] { GeluForm.Erf, GeluForm.Tanh })
-        {
-            yield return new($"gelu {form} forward", [n], n, 2e-9, 2e-6, (d, x, y) => d.Activations().Gelu(x[0], y, form));
-            yield return new($"gelu {form} backward", [n, n], n, 8e-7, 2e-6, (d, x, y) => d.Activations().GeluBackward(x[0], x[1], y, form));
-        }
-        yield return new("softmax forward", [rows * 1000], rows * 1000, 2e-9, 4e-6, (d, x, y) => d.Softmax().Forward(x[0], rows, 1000, y));
-        yield return new("softmax backward", [rows * 1000, rows * 1000], rows * 1000, 2e-6, 2e-5, (d, x, y) =>
-        {
-            using var p = d.Pool.Rent<float>(rows * 1000);
-            d.Softmax().Forward(x[0], rows, 1000, p.View);
-            d.Softmax().Backward(p.View, x[1], rows, 1000, y);
-        });
-
-        const int eb = 2, et = 65, ec = 96, ev = 1000;
-        var tokens = Enumerable.Range(0, eb * et).Select(i => (i * 7919 + 13) % 97 * 10 % ev).ToArray(); // repeats on purpose
-        yield return new("embedding forward", [ev * ec, et * ec], eb * et * ec, 0, 1.2e-7, (d, x, y) =>
-        {
-            using var t = d.Pool.Rent<int>(tokens.Length);
-            t.View.CopyFromCPU(d.Stream, tokens);
-            d.Embedding().Forward(t.View, x[0], x[1], eb, et, ec, y);
-        });
-        yield return new("embedding backward (dwte, dwpe)", [eb * et * ec], ev * ec + et * ec, 2e-5, 2e-6, (d, x, y) =>
-        {
-            d.Elementwise().Fill(y, 0f);
-            using var plan = d.Embedding().PlanTokenBackward(tokens, ev);
-            d.Embedding().TokenBackward(plan, x[0], ec, y.SubView(0, ev * ec));
-            d.Embedding().PositionBackward(x[0], eb, et, ec, y.SubView(ev * ec, et * ec));
-        });
-
-        const int cn = 33, cv = 50257, cvp = 50304;
-        var targets = Enumerable.Range(0, cn).Select(i => i == 5 ? -1 : (i * 104729) % cv).ToArray();
-        yield return new("cross-entropy fused (losses, dlogits)", [cn * cvp], cn + cn * cvp, 4e-5, 2e-5, (d, x, y) =>
-        {
-            using var t = d.Pool.Rent<int>(cn);
-            t.View.CopyFromCPU(d.Stream, targets);
-            d.CrossEntropy().ForwardBackward(x[0], t.View, cn, cv, cvp, 1f / cn, y.SubView(0, cn), y.SubView(cn, cn * cvp));
-        });
-
-        yield return new("sum and sum of squares", [n], 2, 1e-6 * n, 1e-6, (d, x, y) =>
-        {
-            d.Reduction().Sum(x[0], y.SubView(0, 1));
-            d.Reduction().SumOfSquares(x[0], y.SubView(1, 1));
-        });
         yield return new("grad norm and clip scale", [n, 333, 70_001], 2, 0, 4e-6, (d, x, y) =>
         {
             d.GradNorm().GlobalNorm([x[0], x[1], x[2]], y.SubView(0, 1));
@@ -158,7 +85,9 @@ internal static class KernelChecks
         });
     }
 
-    public static void Run(Device cuda, Device cpu, DoctorReport report, TextWriter log)
+    /// <summary>Runs every case on <paramref name="device"/> and on <paramref name="reference"/> (the CPU) and adds
+    /// one agreement line per case to the report.</summary>
+    public static void Run(Device device, Device reference, DoctorReport report, TextWriter log)
     {
         foreach (var op in Cases())
         {
@@ -166,22 +95,14 @@ internal static class KernelChecks
             {
                 var rng = new Random(op.Name.Length * 7919 + op.Output);
                 var inputs = op.Inputs.Select(len => Init.Normal(rng, len, 1.0)).ToArray();
-                var fromCpu = Execute(cpu, op, inputs);
-                cuda.Accelerator.Bind();
-                var fromCuda = Execute(cuda, op, inputs);
-                double maxAbs = 0, maxRel = 0;
-                bool pass = true;
-                for (int i = 0; i < fromCpu.Length; i++)
-                {
-                    double diff = Math.Abs((double)fromCuda[i] - fromCpu[i]);
-                    if (double.IsNaN(diff)) diff = double.PositiveInfinity;
-                    maxAbs = Math.Max(maxAbs, diff);
-                    if (fromCpu[i] != 0) maxRel = Math.Max(maxRel, diff / Math.Abs(fromCpu[i]));
-                    if (!(diff <= op.Atol + op.Rtol * Math.Abs(fromCpu[i]))) pass = false;
-                }
-                var result = new KernelAgreement(op.Name, fromCpu.Length, maxAbs, maxRel, op.Atol, op.Rtol, pass);
-                report.Kernels.Add(result);
-                log.WriteLine($"  {(pass ? "ok  " : "FAIL")} {op.Name}: max abs {maxAbs:G3}, max rel {maxRel:G3}");
+                var expected = Execute(reference, op, inputs);
+                var actual = Execute(device, op, inputs);
+                var (maxAbs, maxRel) = OpExecution.Distance(expected, actual);
+                var tolerance = new Tolerance(op.Atol, op.Rtol);
+                var failure = OpExecution.Compare(op.Name, expected.Select(v => (double)v).ToArray(), actual, tolerance);
+                var agreement = new KernelAgreement(op.Name, expected.Length, maxAbs, maxRel, tolerance, null, failure is null, failure);
+                report.Kernels.Add(agreement);
+                log.WriteLine(agreement.Describe());
             }
             catch (Exception e)
             {
@@ -191,7 +112,7 @@ internal static class KernelChecks
         }
     }
 
-    static float[] Execute(Device device, OpCase op, float[][] inputs)
+    static float[] Execute(Device device, DeviceCase op, float[][] inputs)
     {
         device.Accelerator.Bind();
         var buffers = inputs.Select(device.Accelerator.Allocate1D).ToArray();
