@@ -9,14 +9,14 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 namespace Speedrun.Benchmarks;
 
 /// <summary>
-/// The configuration the kernel and training benchmarks share: in-process runs (libtorch is 600 MB, and
+/// The configuration the op, kernel and training benchmarks share: in-process runs (libtorch is 600 MB, and
 /// our Roslyn-compiled training program lives in this process), a fixed short job, managed allocations,
 /// and one custom column that turns the mean time into a throughput the benchmark class defines.
 /// </summary>
 abstract class InProcessConfig : ManualConfig
 {
     protected InProcessConfig(string throughputName, string throughputLegend,
-        Func<BenchmarkCase, double, string> throughput, int warmups, int iterations)
+        Func<BenchmarkCase, double, string> throughput, int warmups, int iterations, int parameterWidth = 48)
     {
         AddJob(Job.Default
             .WithToolchain(InProcessEmitToolchain.Instance)
@@ -26,7 +26,7 @@ abstract class InProcessConfig : ManualConfig
             .WithId("InProcess"));
         AddDiagnoser(MemoryDiagnoser.Default);
         AddColumn(new ThroughputColumn(throughputName, throughputLegend, throughput));
-        SummaryStyle = SummaryStyle.Default.WithMaxParameterColumnWidth(48);
+        SummaryStyle = SummaryStyle.Default.WithMaxParameterColumnWidth(parameterWidth);
     }
 
     /// <summary>A column computed from one benchmark case and its mean time in seconds.</summary>

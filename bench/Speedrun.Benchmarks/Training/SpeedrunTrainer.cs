@@ -56,7 +56,11 @@ sealed class SpeedrunTrainer : IDisposable
             if (backward) l.Backward(1f / _run.Accumulation);
             loss += l.Item() / _run.Accumulation;
         }
-        if (update) _optimizer.Step(1f, _clip.Compute(_parameters, _run.GradClip));
+        if (update)
+        {
+            _clip.ClipGradNorm(_parameters, _run.GradClip);
+            _optimizer.Step(); // at the groups' initial (peak) learning rate
+        }
         _device.Synchronize();
         return loss;
     }
