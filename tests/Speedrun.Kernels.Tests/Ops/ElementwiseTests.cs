@@ -6,7 +6,7 @@ namespace Speedrun.Kernels.Tests.Ops;
 
 public class ElementwiseTests
 {
-    // Lengths around the CPU grid (8 threads) and CUDA-style tails.
+    // Lengths around small grids (the CPU device runs cores × 2 threads) and odd tails.
     public static TheoryData<int> Lengths => new() { 1, 7, 8, 9, 31, 33, 255, 1000 };
 
     [Theory, MemberData(nameof(Lengths))]

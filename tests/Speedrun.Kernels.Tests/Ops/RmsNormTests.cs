@@ -5,13 +5,17 @@ using static TorchSharp.torch;
 
 namespace Speedrun.Kernels.Tests.Ops;
 
+/// <summary>
+/// The rms_norm specs check F.RmsNorm on rows of N(0, 1). Left to these tests: the saved rstd, rows at scales
+/// from 1e-4 (where eps dominates) to 1e2, one-column rows, and the shape checks.
+/// </summary>
 public class RmsNormTests
 {
     /// <summary>(N, C, lanes): lanes 1 is the CPU path; the warp size runs the CUDA-style shuffle path.</summary>
     public static TheoryData<int, int, bool> Shapes()
     {
         var shapes = new TheoryData<int, int, bool>();
-        foreach (var (n, c) in new[] { (1, 1), (1, 5), (3, 33), (37, 5), (37, 96), (3, 1), (4, 768) })
+        foreach (var (n, c) in new[] { (3, 1), (37, 5), (37, 96), (7, 768) })
         {
             shapes.Add(n, c, false);
             shapes.Add(n, c, true);
@@ -24,12 +28,13 @@ public class RmsNormTests
     static Tensor Reference(Tensor x) => x / (x.square().mean([-1], keepdim: true) + Eps).sqrt();
 
     // Rows are fp32 sums of up to 768 squares (relative error well under 1e-6 in 1/sqrt), outputs O(1):
-    // forward atol/rtol 1e-6. The backward subtracts x·r²·mean(dy·x) from dy, cancelling: atol 1e-5.
+    // forward atol/rtol 1e-6. The backward subtracts x·r²·mean(dy·x) from dy, cancelling: atol 1e-5 (at scale
+    // 1e-4 r is ~1e3, and dx grows with it: rtol 1e-5 covers that).
     [Theory, MemberData(nameof(Shapes))]
-    public void ForwardAndBackwardMatchTorch(int n, int c, bool warpLanes)
+    public void RowsAtEveryScaleNormalizeAndSaveRstd(int n, int c, bool warpLanes)
     {
-        // Rows at very different scales: the norm must not care.
-        var scale = Exact32(tensor(Enumerable.Range(0, n).Select(i => Math.Pow(10, i % 5 - 2)).ToArray()).reshape(n, 1));
+        // Row i has scale 10^(i mod 7 - 4): 1e-4 .. 1e2. At 1e-4, mean(x²) ≈ 1e-8 is below eps = 1e-6.
+        var scale = Exact32(tensor(Enumerable.Range(0, n).Select(i => Math.Pow(10, i % 7 - 4)).ToArray()).reshape(n, 1));
         var x = Exact32(Randn(n * 100 + c, n, c) * scale);
         var dy = Exact32(Randn(7 + c, n, c));
         var (y, grads) = Backprop(t => Reference(t[0]), dy, x);
@@ -59,5 +64,7 @@ public class RmsNormTests
         e = Assert.Throws<ArgumentException>(() => Cpu.RmsNorm().Backward(x.View, x.View, x.View, 3, 4, x.View));
         Assert.Contains("RmsNorm backward", e.Message);
         Assert.Contains("rstd", e.Message);
+        Assert.All(Download(x), v => Assert.True(float.IsNaN(v)));
+        Assert.All(Download(rstd), v => Assert.True(float.IsNaN(v)));
     }
 }
