@@ -15,7 +15,7 @@ namespace Speedrun.Kernels.Ops;
 //                no tanh, no cancellation for negative x, and e^(-|2u|) ≤ 1 never overflows.
 //                dx = dy·(σ + x·σ(1-σ)·2u'),  u' = √(2/π)·(1 + 3·0.044715·x²)
 //   Square       y = x²,          dx = 2x·dy
-//   Relu         y = max(x, 0),   dx = dy where x > 0, else 0 (NaN propagates)
+//   Relu         y = max(x, 0),   dx = 0 where x ≤ 0, else dy (NaN propagates, as in PyTorch)
 //   Tanh         y = tanh(x),     dx = (1 - y²)·dy
 //   Sigmoid      y = 1/(1 + e^-x), dx = y(1 - y)·dy
 //   Exp          y = e^x,         dx = y·dy
@@ -103,13 +103,13 @@ public readonly struct Square : IUnaryOp
     public float Backward(float x, float dy) => 2f * x * dy;
 }
 
-/// <summary>max(x, 0); NaN propagates, as in PyTorch.</summary>
+/// <summary>max(x, 0); NaN propagates, and the gradient is zeroed only where x ≤ 0, as in PyTorch.</summary>
 public readonly struct Relu : IUnaryOp
 {
     /// <inheritdoc/>
     public float Forward(float x) => x < 0f ? 0f : x;
     /// <inheritdoc/>
-    public float Backward(float x, float dy) => x > 0f ? dy : 0f;
+    public float Backward(float x, float dy) => x <= 0f ? 0f : dy;
 }
 
 /// <summary>tanh(x) (<see cref="KernelMath.Tanh"/>).</summary>

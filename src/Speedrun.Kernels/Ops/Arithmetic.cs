@@ -13,7 +13,8 @@ namespace Speedrun.Kernels.Ops;
 //
 // z may alias a or b (in-place updates). Backward needs no kernel of its own: the gradient of the large
 // operand is another broadcast op (dz·b, dz / b, ...), and that of the broadcast operand is such a term
-// summed over the repeats (ColumnSum). Also here: z = α·x + β and torch's lerp, a + w·(b - a).
+// summed over the repeats (ColumnSum). Also here: z = α·x + β and torch's lerp, a + w·(b - a) (rounded as
+// torch rounds it).
 
 /// <summary>A binary element-wise operator (a struct, so the kernel is specialised for it).</summary>
 internal interface IBinaryOp
@@ -90,12 +91,19 @@ internal static class ArithmeticKernelMethods
         for (int i = Threads.Index; i < iEnd; i += iStride) y[i] = alpha * x[i] + beta;
     }
 
-    /// <summary>a[i] += w·(b[i] - a[i]) (torch's lerp_).</summary>
+    /// <summary>a[i] = lerp(a[i], b[i], w), rounded as torch's lerp_: a + w·(b − a) for w &lt; ½, else
+    /// b − (1 − w)·(b − a), so that w = 1 gives b exactly.</summary>
     [Kernel]
     internal static void LerpKernel(ArrayView<float> a, ArrayView<float> b, float w)
     {
         int iEnd = a.IntLength, iStride = Threads.Count;
-        for (int i = Threads.Index; i < iEnd; i += iStride) a[i] += w * (b[i] - a[i]);
+        float rest = 1f - w;
+        bool fromEnd = w >= 0.5f;
+        for (int i = Threads.Index; i < iEnd; i += iStride)
+        {
+            float x = a[i], y = b[i], d = y - x;
+            a[i] = fromEnd ? y - rest * d : x + w * d;
+        }
     }
 }
 
