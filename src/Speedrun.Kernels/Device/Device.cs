@@ -19,6 +19,9 @@ public sealed class Device : IDisposable
 
     Device(Context context, Accelerator accelerator, DeviceKind kind, bool warpRowsOnCpu = false)
     {
+        // The plain CPU device runs simple element-wise ops as SIMD loops on the host (Ops/HostSimd.cs); the
+        // warp-row test device runs every ILGPU kernel, so the tests also cover the code CUDA runs.
+        RunsOnHost = kind == DeviceKind.Cpu && !warpRowsOnCpu;
         Context = context;
         Accelerator = accelerator;
         Kind = kind;
@@ -43,6 +46,10 @@ public sealed class Device : IDisposable
     public MemoryPool Pool { get; }
     /// <summary>Grid sizes for grid-stride kernels on this device: launch with <c>Launch.For(n)</c>.</summary>
     public LaunchShape Launch { get; }
+
+    /// <summary>Whether kernel families may run an op as a host SIMD loop instead of an ILGPU kernel (the CPU
+    /// accelerator's memory is host memory and its launches are synchronous, so order is kept).</summary>
+    internal bool RunsOnHost { get; }
 
     /// <summary>True on a CUDA device.</summary>
     public bool IsCuda => Kind == DeviceKind.Cuda;

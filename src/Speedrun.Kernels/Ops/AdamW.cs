@@ -97,7 +97,8 @@ internal sealed class AdamWKernels
             stepSize: (float)(hp.Lr / correction1),
             rootCorrection2: (float)Math.Sqrt(correction2),
             eps: (float)hp.Eps);
-        _step(_device.Launch.For(param.Length), param, grad, m, v, gradScale, k);
+        if (_device.RunsOnHost) HostSimd.AdamW(param, grad, m, v, HostSimd.Span(gradScale)[0], k);
+        else _step(_device.Launch.For(param.Length), param, grad, m, v, gradScale, k);
     }
 }
 

@@ -69,6 +69,26 @@ internal static class ArithmeticKernelMethods
         for (int i = Threads.Index; i < iEnd; i += iStride) z[i] = op.Apply(a[i], b[i]);
     }
 
+    /// <summary>z[i] = op(a[i], b[0]) when bSmall, else op(a[0], b[i]): a one-element operand (a λ, a norm, a
+    /// clip factor), read once per thread instead of once per element.</summary>
+    [Kernel(typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(DivOp), typeof(DivGradDenominatorOp))]
+    internal static void ScalarKernel<TOp>(ArrayView<float> a, ArrayView<float> b, int bSmall, ArrayView<float> z)
+        where TOp : struct, IBinaryOp
+    {
+        var op = default(TOp);
+        int iEnd = z.IntLength, iStride = Threads.Count;
+        if (bSmall != 0)
+        {
+            float s = b[0];
+            for (int i = Threads.Index; i < iEnd; i += iStride) z[i] = op.Apply(a[i], s);
+        }
+        else
+        {
+            float s = a[0];
+            for (int i = Threads.Index; i < iEnd; i += iStride) z[i] = op.Apply(s, b[i]);
+        }
+    }
+
     /// <summary>z[i] = op(a[i], b[i mod m]) when bSmall, else op(a[i mod m], b[i]).</summary>
     [Kernel(typeof(AddOp), typeof(SubOp), typeof(MulOp), typeof(DivOp), typeof(DivGradDenominatorOp))]
     internal static void BroadcastKernel<TOp>(ArrayView<float> a, ArrayView<float> b, int m, int bSmall,
@@ -111,8 +131,12 @@ internal static class ArithmeticKernelMethods
 internal sealed class ArithmeticKernels
 {
     readonly Device.Device _device;
-    readonly Dictionary<Type, (Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> Same,
-        Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>> Broadcast)> _loaded = new();
+    readonly Dictionary<Type, Loaded> _loaded = new();
+
+    sealed record Loaded(
+        Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> Same,
+        Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, ArrayView<float>> Scalar,
+        Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>> Broadcast);
     readonly Action<KernelConfig, ArrayView<float>, float, float, ArrayView<float>> _affine;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, float> _lerp;
 
@@ -124,14 +148,14 @@ internal sealed class ArithmeticKernels
         _lerp = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float>(ArithmeticKernelMethods.LerpKernel);
     }
 
-    (Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> Same,
-        Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>> Broadcast) Load<TOp>()
-        where TOp : struct, IBinaryOp
+    Loaded Load<TOp>() where TOp : struct, IBinaryOp
     {
         if (_loaded.TryGetValue(typeof(TOp), out var k)) return k;
         var acc = _device.Accelerator;
-        k = (acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>>(ArithmeticKernelMethods.SameLengthKernel<TOp>),
-             acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>(ArithmeticKernelMethods.BroadcastKernel<TOp>));
+        k = new Loaded(
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>>(ArithmeticKernelMethods.SameLengthKernel<TOp>),
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ArithmeticKernelMethods.ScalarKernel<TOp>),
+            acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>(ArithmeticKernelMethods.BroadcastKernel<TOp>));
         _loaded[typeof(TOp)] = k;
         return k;
     }
@@ -145,19 +169,23 @@ internal sealed class ArithmeticKernels
         string op = typeof(TOp).Name;
         long n = z.Length;
         var grid = _device.Launch.For(n);
-        if (a.Length == n && b.Length == n) { Load<TOp>().Same(grid, a, b, z); return; }
+        bool same = a.Length == n && b.Length == n;
         bool bSmall = a.Length == n;
         long m = bSmall ? b.Length : a.Length;
-        if ((bSmall ? a.Length : b.Length) != n || m == 0 || n % m != 0)
+        if (!same && ((bSmall ? a.Length : b.Length) != n || m == 0 || n % m != 0))
             throw new ArgumentException(
                 $"{op}: lengths a={a.Length}, b={b.Length}, z={n}: one operand must have z's length and the other a length dividing it.");
-        Load<TOp>().Broadcast(grid, a, b, (int)m, bSmall ? 1 : 0, z);
+        if (_device.RunsOnHost && typeof(TOp) != typeof(DivGradDenominatorOp)) { HostSimd.Binary<TOp>(a, b, z); return; }
+        if (same) { Load<TOp>().Same(grid, a, b, z); return; }
+        if (m == 1) Load<TOp>().Scalar(grid, a, b, bSmall ? 1 : 0, z);
+        else Load<TOp>().Broadcast(grid, a, b, (int)m, bSmall ? 1 : 0, z);
     }
 
     /// <summary>y = alpha·x + beta; x and y may alias.</summary>
     public void Affine(ArrayView<float> x, float alpha, float beta, ArrayView<float> y)
     {
         Shapes.SameLength("Affine", x, y);
+        if (_device.RunsOnHost) { HostSimd.Affine(x, alpha, beta, y); return; }
         _affine(_device.Launch.For(y.Length), x, alpha, beta, y);
     }
 
@@ -165,6 +193,7 @@ internal sealed class ArithmeticKernels
     public void Lerp(ArrayView<float> a, ArrayView<float> b, float weight)
     {
         Shapes.SameLength("Lerp", a, b);
+        if (_device.RunsOnHost) { HostSimd.Lerp(a, b, weight); return; }
         _lerp(_device.Launch.For(a.Length), a, b, weight);
     }
 }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using ILGPU;
 using ILGPU.Runtime;
 using Speedrun.Kernels.Numerics;
@@ -90,17 +91,23 @@ internal sealed class ElementwiseKernels
 
     KernelConfig Grid(long n) => _device.Launch.For(n);
 
-    public void Fill(ArrayView<float> y, float value) => _fill(Grid(y.Length), y, value);
+    public void Fill(ArrayView<float> y, float value)
+    {
+        if (_device.RunsOnHost) { HostSimd.Span(y).Fill(value); return; }
+        _fill(Grid(y.Length), y, value);
+    }
 
     public void Scale(ArrayView<float> x, float alpha, ArrayView<float> y)
     {
         Shapes.SameLength("Scale", x, y);
+        if (_device.RunsOnHost) { HostSimd.Scale(x, alpha, y); return; }
         _scale(Grid(y.Length), x, alpha, y);
     }
 
     public void Accumulate(ArrayView<float> x, float alpha, ArrayView<float> y)
     {
         Shapes.SameLength("Accumulate", x, y);
+        if (_device.RunsOnHost) { HostSimd.Accumulate(x, alpha, y); return; }
         _accumulate(Grid(y.Length), x, alpha, y);
     }
 
@@ -108,12 +115,14 @@ internal sealed class ElementwiseKernels
     {
         Shapes.SameLength("Add", x, y);
         Shapes.SameLength("Add", x, z);
+        if (_device.RunsOnHost) { TensorPrimitives.Add(HostSimd.Span(x), HostSimd.Span(y), HostSimd.Span(z)); return; }
         _add(Grid(z.Length), x, y, z);
     }
 
     public void Copy(ArrayView<float> x, ArrayView<float> y)
     {
         Shapes.SameLength("Copy", x, y);
+        if (_device.RunsOnHost) { HostSimd.Span(x).CopyTo(HostSimd.Span(y)); return; }
         _copy(Grid(y.Length), x, y);
     }
 

@@ -10,8 +10,11 @@ namespace Speedrun.Kernels.Ops;
 //                                                                 Reduction.SumOfSquares
 //   scale = min(1, maxNorm / (norm + 1e-6))                        PyTorch's clip coefficient, clamped
 //
-// Both stay on the device: the optimizer multiplies each gradient by scale (AdamW's gradScale), so the
-// training loop never waits for the host. A NaN norm gives a NaN scale, as in PyTorch (no silent skip).
+//   g    *= scale                                                 in place, each gradient (Clip)
+//
+// All of it stays on the device, so the training loop never waits for the host. Clip returns at once when
+// scale is exactly 1 (the usual case once training settles: multiplying by 1 changes no bit, so this is
+// the same result without the pass). A NaN norm gives a NaN scale and NaN gradients, as in PyTorch.
 
 internal static class GradNormKernelMethods
 {
@@ -41,6 +44,19 @@ internal static class GradNormKernelMethods
     }
 }
 
+/// <summary>Clip: g *= scale[0], skipped entirely when scale[0] == 1.</summary>
+internal static class GradClipKernelMethods
+{
+    [Kernel]
+    internal static void ClipKernel(ArrayView<float> grad, ArrayView<float> scale)
+    {
+        float s = scale[0];
+        if (s == 1f) return;
+        int iEnd = grad.IntLength, iStride = Threads.Count;
+        for (int i = Threads.Index; i < iEnd; i += iStride) grad[i] *= s;
+    }
+}
+
 /// <summary>Loaded gradient-norm kernels for one device; every method checks shapes before launching.</summary>
 internal sealed class GradNormKernels
 {
@@ -48,6 +64,7 @@ internal sealed class GradNormKernels
     readonly ReductionKernels _reduction;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>> _combine;
     readonly Action<KernelConfig, ArrayView<float>, float, ArrayView<float>> _clipScale;
+    readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>> _clip;
 
     public GradNormKernels(Device.Device device)
     {
@@ -56,6 +73,21 @@ internal sealed class GradNormKernels
         var acc = device.Accelerator;
         _combine = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(GradNormKernelMethods.CombineKernel);
         _clipScale = acc.LoadStreamKernel<ArrayView<float>, float, ArrayView<float>>(GradNormKernelMethods.ClipScaleKernel);
+        _clip = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>>(GradClipKernelMethods.ClipKernel);
+    }
+
+    /// <summary>grad *= scale[0] in place (nothing runs when the scale is 1).</summary>
+    public void Clip(ArrayView<float> grad, ArrayView<float> scale)
+    {
+        Shapes.Expect("GradNorm.Clip", scale, "scale", ("1", 1));
+        if (grad.Length == 0) return;
+        if (_device.RunsOnHost)
+        {
+            float s = HostSimd.Span(scale)[0];
+            if (s != 1f) HostSimd.Scale(grad, s, grad);
+            return;
+        }
+        _clip(_device.Launch.For(grad.Length), grad, scale);
     }
 
     /// <summary>norm[0] = the L2 norm of all gradients together (deterministic; see the file header).</summary>
