@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Speedrun.Benchmarks.KernelCases;
-using DeviceKind = Speedrun.Kernels.Device.DeviceKind;
+using DeviceKind = Speedrun.Kernels.Runtime.DeviceKind;
 using TorchSharp;
 
 namespace Speedrun.Benchmarks;

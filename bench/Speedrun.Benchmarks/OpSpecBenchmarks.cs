@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Speedrun.Benchmark.OpSpecs;
 using TorchSharp;
-using DeviceKind = Speedrun.Kernels.Device.DeviceKind;
+using DeviceKind = Speedrun.Kernels.Runtime.DeviceKind;
 
 namespace Speedrun.Benchmarks;
 

@@ -1,6 +1,6 @@
 using BenchmarkDotNet.Running;
 using Speedrun.Benchmarks;
-using DeviceKind = Speedrun.Kernels.Device.DeviceKind;
+using DeviceKind = Speedrun.Kernels.Runtime.DeviceKind;
 
 // dotnet run -c Release --project bench/Speedrun.Benchmarks -- --filter '*'
 // dotnet run -c Release --project bench/Speedrun.Benchmarks -- --filter '*OpSpec*' --ops gelu,softmax   (named op specs only)

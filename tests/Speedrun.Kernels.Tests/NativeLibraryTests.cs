@@ -1,4 +1,4 @@
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 using Speedrun.Kernels.Native;
 
 namespace Speedrun.Kernels.Tests;
@@ -30,7 +30,7 @@ public class NativeLibraryTests
         var probe = NativeLibraries.Load(NativeLibraries.CudaDriver);
         Assert.SkipWhen(probe.Success, $"the CUDA driver loads here (from {probe.LoadedFrom})");
 
-        var e = Assert.ThrowsAny<Exception>(() => Device.Device.Create(DeviceKind.Cuda));
+        var e = Assert.ThrowsAny<Exception>(() => Runtime.Device.Create(DeviceKind.Cuda));
         Assert.Null(e.InnerException);
         Assert.Contains("CUDA driver", e.Message);
         Assert.Contains("libcuda.so.1", e.Message);
@@ -43,7 +43,7 @@ public class NativeLibraryTests
         Assert.SkipWhen(NativeLibraries.Load(NativeLibraries.CudaDriver).Success, "the CUDA driver loads here");
         Assert.SkipWhen(Environment.GetEnvironmentVariable("SPEEDRUN_DEVICE") is { Length: > 0 },
             "SPEEDRUN_DEVICE is set");
-        using var device = Device.Device.Create();
+        using var device = Runtime.Device.Create();
         Assert.Equal(DeviceKind.Cpu, device.Kind);
     }
 }

@@ -12,10 +12,10 @@ namespace Speedrun.Kernels.Tests;
 /// </summary>
 public static class OpCheck
 {
-    static readonly Lazy<Device.Device> SharedCpu = new(() => Device.Device.Create(Device.DeviceKind.Cpu));
+    static readonly Lazy<Runtime.Device> SharedCpu = new(() => Runtime.Device.Create(Runtime.DeviceKind.Cpu));
 
     /// <summary>The CPU device all kernel tests run on.</summary>
-    public static Device.Device Cpu => SharedCpu.Value;
+    public static Runtime.Device Cpu => SharedCpu.Value;
 
     /// <summary>Float64 normal tensor with a fixed seed (float64 so the reference is exact enough).</summary>
     public static Tensor Randn(int seed, params long[] shape)

@@ -1,7 +1,7 @@
 using Speedrun.Core.Autograd;
 using Speedrun.Core.Training.Modules;
 using Speedrun.Core.Training.Optimizers;
-using DeviceKind = Speedrun.Kernels.Device.DeviceKind;
+using DeviceKind = Speedrun.Kernels.Runtime.DeviceKind;
 
 namespace Speedrun.Benchmarks.Training;
 

@@ -31,7 +31,7 @@ public static class ProgramCompiler
         global using System.Linq;
         global using System.Threading;
         global using System.Threading.Tasks;
-        global using Device = Speedrun.Kernels.Device.Device;
+        global using Device = Speedrun.Kernels.Runtime.Device;
         """;
 
     /// <summary>Compiles <paramref name="sourcePath"/> into <paramref name="outputPath"/> (a .dll).</summary>
@@ -85,7 +85,7 @@ public static class ProgramCompiler
     /// the engine (Speedrun.Core, Speedrun.Kernels), ILGPU and ILGPU.Algorithms.</summary>
     public static IReadOnlyList<Assembly> EngineAssemblies { get; } =
     [
-        typeof(Core.Training.RunContext).Assembly, typeof(Kernels.Device.Device).Assembly,
+        typeof(Core.Training.RunContext).Assembly, typeof(Kernels.Runtime.Device).Assembly,
         typeof(ILGPU.Context).Assembly, typeof(ILGPU.Algorithms.XMath).Assembly,
     ];
 

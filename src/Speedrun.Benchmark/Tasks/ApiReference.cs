@@ -18,7 +18,7 @@ public static class ApiReference
     public const string FileName = "API.md";
 
     /// <summary>The assemblies a program compiles against that we document (the base library and ILGPU have their own docs).</summary>
-    public static IReadOnlyList<Assembly> Assemblies { get; } = [typeof(Tensor).Assembly, typeof(Kernels.Device.Device).Assembly];
+    public static IReadOnlyList<Assembly> Assemblies { get; } = [typeof(Tensor).Assembly, typeof(Kernels.Runtime.Device).Assembly];
 
     /// <summary>The whole markdown text.</summary>
     public static string Render()

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Speedrun.Cli.Doctor;
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 
 namespace Speedrun.Cli.Commands;
 

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using Speedrun.Kernels.Blas;
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 using Speedrun.Kernels.Native;
 using Speedrun.Kernels.Numerics;
 using Speedrun.Kernels.Ops;

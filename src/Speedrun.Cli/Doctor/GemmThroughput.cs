@@ -1,7 +1,7 @@
 using ILGPU;
 using ILGPU.Runtime;
 using Speedrun.Kernels.Blas;
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 using Speedrun.Kernels.Numerics;
 using Speedrun.Kernels.Ops;
 

@@ -53,7 +53,7 @@ internal sealed class BenchmarkSession : IDisposable
         if (options.TimeoutMinutes is { } minutes && !(minutes > 0))
             throw new UserError($"--timeout is {minutes.ToString(CultureInfo.InvariantCulture)}; give a positive number of minutes.");
         var device = options.Device ?? track.DefaultDevice;
-        Kernels.Device.DeviceKinds.Parse(device); // a bad --device fails here, naming the allowed values
+        Kernels.Runtime.DeviceKinds.Parse(device); // a bad --device fails here, naming the allowed values
         var data = TrackData.Resolve(track, Console.Error);
         var runsDir = Path.GetFullPath(options.RunsDir ?? Path.Combine(catalog.Root, "runs"));
         var store = ResultsStore.Open(StoreLocation.Resolve(options.Store, catalog.Root));
@@ -121,7 +121,7 @@ internal sealed class BenchmarkSession : IDisposable
     {
         try
         {
-            using var d = Kernels.Device.Device.Create(Kernels.Device.DeviceKinds.Parse(device));
+            using var d = Kernels.Runtime.Device.Create(Kernels.Runtime.DeviceKinds.Parse(device));
             return HardwareFingerprint.Of(d);
         }
         catch (Exception e) when (e is InvalidOperationException or DllNotFoundException or IOException)

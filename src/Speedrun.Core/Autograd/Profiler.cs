@@ -9,7 +9,7 @@ public sealed class Profiler : IDisposable
 {
     [ThreadStatic] static Profiler? _active;
     readonly Device _device;
-    readonly List<(string Name, Kernels.Device.DeviceMarker Start, Kernels.Device.DeviceMarker End)> _spans = new();
+    readonly List<(string Name, Kernels.Runtime.DeviceMarker Start, Kernels.Runtime.DeviceMarker End)> _spans = new();
 
     Profiler(Device device) => _device = device;
 
@@ -31,9 +31,9 @@ public sealed class Profiler : IDisposable
     {
         readonly Profiler? _profiler;
         readonly string _name;
-        readonly Kernels.Device.DeviceMarker? _start;
+        readonly Kernels.Runtime.DeviceMarker? _start;
 
-        internal Span(Profiler profiler, string name, Kernels.Device.DeviceMarker start) =>
+        internal Span(Profiler profiler, string name, Kernels.Runtime.DeviceMarker start) =>
             (_profiler, _name, _start) = (profiler, name, start);
 
         /// <summary>Closes the span.</summary>

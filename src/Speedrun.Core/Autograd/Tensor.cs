@@ -1,6 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 using Speedrun.Kernels.Numerics;
 
 namespace Speedrun.Core.Autograd;

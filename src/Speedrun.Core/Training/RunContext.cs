@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using Speedrun.Core.Autograd;
 using Speedrun.Core.Data;
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 using Speedrun.Kernels.Ops;
 
 namespace Speedrun.Core.Training;

@@ -1,4 +1,4 @@
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 
 namespace Speedrun.Core.Training;
 

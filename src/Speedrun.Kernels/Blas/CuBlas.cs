@@ -13,11 +13,11 @@ namespace Speedrun.Kernels.Blas;
 /// </summary>
 internal sealed unsafe class CuBlas : IBlas
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly nint _handle;
     readonly MemoryBuffer1D<byte, Stride1D.Dense> _workspace;
 
-    public CuBlas(Device.Device device)
+    public CuBlas(Runtime.Device device)
     {
         _device = device;
         var lib = NativeLibraries.Require(NativeLibraries.CuBlas);

@@ -186,14 +186,14 @@ internal static class ActivationKernelMethods
 /// </summary>
 internal sealed class ActivationKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly Dictionary<Type, Loaded> _loaded = new();
 
     sealed record Loaded(
         Action<KernelConfig, ArrayView<float>, ArrayView<float>> Forward,
         Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> Backward);
 
-    public ActivationKernels(Device.Device device)
+    public ActivationKernels(Runtime.Device device)
     {
         _device = device;
         Load<GeluErf>();
@@ -255,5 +255,5 @@ internal sealed class ActivationKernels
 
 internal static class ActivationOps
 {
-    public static ActivationKernels Activations(this Device.Device d) => d.Kernels(static d => new ActivationKernels(d));
+    public static ActivationKernels Activations(this Runtime.Device d) => d.Kernels(static d => new ActivationKernels(d));
 }

@@ -60,11 +60,11 @@ internal static class AdamWKernelMethods
 /// <summary>Loaded AdamW kernel for one device; every method checks shapes before launching.</summary>
 internal sealed class AdamWKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
         ArrayView<float>, AdamWKernelMethods.AdamWCoefficients> _step;
 
-    public AdamWKernels(Device.Device device)
+    public AdamWKernels(Runtime.Device device)
     {
         _device = device;
         _step = device.Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
@@ -104,5 +104,5 @@ internal sealed class AdamWKernels
 
 internal static class AdamWOps
 {
-    public static AdamWKernels AdamW(this Device.Device d) => d.Kernels(static d => new AdamWKernels(d));
+    public static AdamWKernels AdamW(this Runtime.Device d) => d.Kernels(static d => new AdamWKernels(d));
 }

@@ -130,7 +130,7 @@ internal static class ArithmeticKernelMethods
 /// <summary>Loaded arithmetic kernels for one device; every method checks lengths before launching.</summary>
 internal sealed class ArithmeticKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly Dictionary<Type, Loaded> _loaded = new();
 
     sealed record Loaded(
@@ -140,7 +140,7 @@ internal sealed class ArithmeticKernels
     readonly Action<KernelConfig, ArrayView<float>, float, float, ArrayView<float>> _affine;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, float> _lerp;
 
-    public ArithmeticKernels(Device.Device device)
+    public ArithmeticKernels(Runtime.Device device)
     {
         _device = device;
         var acc = device.Accelerator;
@@ -200,5 +200,5 @@ internal sealed class ArithmeticKernels
 
 internal static class ArithmeticOps
 {
-    public static ArithmeticKernels Arithmetic(this Device.Device d) => d.Kernels(static d => new ArithmeticKernels(d));
+    public static ArithmeticKernels Arithmetic(this Runtime.Device d) => d.Kernels(static d => new ArithmeticKernels(d));
 }

@@ -79,16 +79,16 @@ internal static class AttentionKernelMethods
 /// <summary>Loaded attention kernels for one device; every method checks shapes before launching.</summary>
 internal sealed class AttentionKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly int _lanes;
     readonly Action<KernelConfig, ArrayView<float>, int, int, float, int, int> _softmax;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, float, int, int> _softmaxBackward;
 
-    public AttentionKernels(Device.Device device) : this(device, device.Launch.RowLanes) { }
+    public AttentionKernels(Runtime.Device device) : this(device, device.Launch.RowLanes) { }
 
     /// <summary>Tests use this to run the multi-lane (CUDA-style) row path on the CPU accelerator;
     /// <paramref name="rowLanes"/> must be 1 or the warp size.</summary>
-    internal AttentionKernels(Device.Device device, int rowLanes)
+    internal AttentionKernels(Runtime.Device device, int rowLanes)
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
@@ -150,5 +150,5 @@ internal sealed class AttentionKernels
 
 internal static class AttentionOps
 {
-    public static AttentionKernels Attention(this Device.Device d) => d.Kernels(static d => new AttentionKernels(d));
+    public static AttentionKernels Attention(this Runtime.Device d) => d.Kernels(static d => new AttentionKernels(d));
 }

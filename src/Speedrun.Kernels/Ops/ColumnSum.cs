@@ -58,15 +58,15 @@ internal sealed class ColumnSumKernels
     /// <summary>Rows per phase-1 chunk: fixed, so the summation order does not depend on the device.</summary>
     public const int RowsPerChunk = 32;
 
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly int _lanes;
     readonly Action<KernelConfig, ArrayView<float>, int, int, int, ArrayView<float>> _chunkSums;
     readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>, int> _sumChunks;
 
-    public ColumnSumKernels(Device.Device device) : this(device, device.Launch.RowLanes) { }
+    public ColumnSumKernels(Runtime.Device device) : this(device, device.Launch.RowLanes) { }
 
     /// <summary>Tests use this to run the multi-lane (CUDA-style) row path on the CPU accelerator.</summary>
-    internal ColumnSumKernels(Device.Device device, int rowLanes)
+    internal ColumnSumKernels(Runtime.Device device, int rowLanes)
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
@@ -103,5 +103,5 @@ internal sealed class ColumnSumKernels
 
 internal static class ColumnSumOps
 {
-    public static ColumnSumKernels ColumnSum(this Device.Device d) => d.Kernels(static d => new ColumnSumKernels(d));
+    public static ColumnSumKernels ColumnSum(this Runtime.Device d) => d.Kernels(static d => new ColumnSumKernels(d));
 }

@@ -118,16 +118,16 @@ internal static class CrossEntropyKernelMethods
 /// <summary>Loaded cross-entropy kernels for one device; every method checks shapes before launching.</summary>
 internal sealed class CrossEntropyKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly int _lanes;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, ArrayView<float>,
         ArrayView<float>, int> _forwardBackward;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, ArrayView<float>, int> _forward;
 
-    public CrossEntropyKernels(Device.Device device) : this(device, device.Launch.RowLanes) { }
+    public CrossEntropyKernels(Runtime.Device device) : this(device, device.Launch.RowLanes) { }
 
     /// <summary>Tests use this to run the multi-lane (CUDA-style) row path on the CPU accelerator.</summary>
-    internal CrossEntropyKernels(Device.Device device, int rowLanes)
+    internal CrossEntropyKernels(Runtime.Device device, int rowLanes)
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
@@ -175,6 +175,6 @@ internal sealed class CrossEntropyKernels
 
 internal static class CrossEntropyOps
 {
-    public static CrossEntropyKernels CrossEntropy(this Device.Device d) =>
+    public static CrossEntropyKernels CrossEntropy(this Runtime.Device d) =>
         d.Kernels(static d => new CrossEntropyKernels(d));
 }

@@ -68,7 +68,7 @@ internal static class ElementwiseKernelMethods
 /// <summary>Loaded element-wise kernels for one device; every method checks lengths before launching.</summary>
 internal sealed class ElementwiseKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly Action<KernelConfig, ArrayView<float>, float> _fill;
     readonly Action<KernelConfig, ArrayView<float>, float, ArrayView<float>> _scale, _accumulate;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> _add;
@@ -76,7 +76,7 @@ internal sealed class ElementwiseKernels
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<BFloat16>> _toBf16;
     readonly Action<KernelConfig, ArrayView<BFloat16>, ArrayView<float>> _toF32;
 
-    public ElementwiseKernels(Device.Device device)
+    public ElementwiseKernels(Runtime.Device device)
     {
         _device = device;
         var acc = device.Accelerator;

@@ -77,10 +77,10 @@ internal static class EmbeddingKernelMethods
 /// </summary>
 internal sealed class EmbeddingGradPlan : IDisposable
 {
-    readonly Device.PooledBuffer<int> _uniqueTokens, _offsets, _positions;
+    readonly Runtime.PooledBuffer<int> _uniqueTokens, _offsets, _positions;
 
-    internal EmbeddingGradPlan(Device.PooledBuffer<int> uniqueTokens, Device.PooledBuffer<int> offsets,
-        Device.PooledBuffer<int> positions, int distinctTokens, int vocab)
+    internal EmbeddingGradPlan(Runtime.PooledBuffer<int> uniqueTokens, Runtime.PooledBuffer<int> offsets,
+        Runtime.PooledBuffer<int> positions, int distinctTokens, int vocab)
     {
         _uniqueTokens = uniqueTokens;
         _offsets = offsets;
@@ -108,7 +108,7 @@ internal sealed class EmbeddingGradPlan : IDisposable
 /// <summary>Loaded embedding kernels for one device; every method checks shapes before launching.</summary>
 internal sealed class EmbeddingKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly Action<KernelConfig, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, ArrayView<float>>
         _forward;
     readonly Action<KernelConfig, ArrayView<int>, ArrayView<int>, ArrayView<int>, ArrayView<float>, int,
@@ -118,7 +118,7 @@ internal sealed class EmbeddingKernels
     // Host scratch for the counting sort, grown as needed and reused (one plan is built per step).
     int[] _counts = [], _unique = [], _offsets = [], _positions = [];
 
-    public EmbeddingKernels(Device.Device device)
+    public EmbeddingKernels(Runtime.Device device)
     {
         _device = device;
         var acc = device.Accelerator;
@@ -235,5 +235,5 @@ internal sealed class EmbeddingKernels
 
 internal static class EmbeddingOps
 {
-    public static EmbeddingKernels Embedding(this Device.Device d) => d.Kernels(static d => new EmbeddingKernels(d));
+    public static EmbeddingKernels Embedding(this Runtime.Device d) => d.Kernels(static d => new EmbeddingKernels(d));
 }

@@ -60,13 +60,13 @@ internal static class GradClipKernelMethods
 /// <summary>Loaded gradient-norm kernels for one device; every method checks shapes before launching.</summary>
 internal sealed class GradNormKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly ReductionKernels _reduction;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>> _combine;
     readonly Action<KernelConfig, ArrayView<float>, float, ArrayView<float>> _clipScale;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>> _clip;
 
-    public GradNormKernels(Device.Device device)
+    public GradNormKernels(Runtime.Device device)
     {
         _device = device;
         _reduction = device.Reduction();
@@ -119,5 +119,5 @@ internal sealed class GradNormKernels
 
 internal static class GradNormOps
 {
-    public static GradNormKernels GradNorm(this Device.Device d) => d.Kernels(static d => new GradNormKernels(d));
+    public static GradNormKernels GradNorm(this Runtime.Device d) => d.Kernels(static d => new GradNormKernels(d));
 }

@@ -16,7 +16,7 @@ public static class Lanes
     /// Returns <paramref name="lanes"/> if it is 1 or the device's warp size and divides the launch group
     /// size, so that every warp holds whole rows and all its lanes shuffle together; throws otherwise.
     /// </summary>
-    public static int Check(Device.Device device, int lanes)
+    public static int Check(Runtime.Device device, int lanes)
     {
         int warp = device.Accelerator.WarpSize;
         if (lanes != 1 && lanes != warp)

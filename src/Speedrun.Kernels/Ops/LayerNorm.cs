@@ -110,7 +110,7 @@ internal static class LayerNormKernelMethods
 /// <summary>Loaded LayerNorm kernels for one device; every method checks shapes before launching.</summary>
 internal sealed class LayerNormKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly int _lanes;
     readonly ColumnSumKernels _columns;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float,
@@ -120,10 +120,10 @@ internal sealed class LayerNormKernels
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int,
         int, ArrayView<float>, ArrayView<float>> _weightGradChunks;
 
-    public LayerNormKernels(Device.Device device) : this(device, device.Launch.RowLanes) { }
+    public LayerNormKernels(Runtime.Device device) : this(device, device.Launch.RowLanes) { }
 
     /// <summary>Tests use this to run the multi-lane (CUDA-style) row path on the CPU accelerator.</summary>
-    internal LayerNormKernels(Device.Device device, int rowLanes)
+    internal LayerNormKernels(Runtime.Device device, int rowLanes)
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
@@ -181,5 +181,5 @@ internal sealed class LayerNormKernels
 
 internal static class LayerNormOps
 {
-    public static LayerNormKernels LayerNorm(this Device.Device d) => d.Kernels(static d => new LayerNormKernels(d));
+    public static LayerNormKernels LayerNorm(this Runtime.Device d) => d.Kernels(static d => new LayerNormKernels(d));
 }

@@ -74,17 +74,17 @@ internal static class LayoutKernelMethods
 /// <summary>Loaded layout kernels for one device; every method checks shapes before launching.</summary>
 internal sealed class LayoutKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly int _lanes;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, int> _transpose;
     readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>, int, int, int, int> _copyColumns;
     readonly Action<KernelConfig, ArrayView<float>, int, float, ArrayView<float>> _repeat;
     readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>, int> _rowSums;
 
-    public LayoutKernels(Device.Device device) : this(device, device.Launch.RowLanes) { }
+    public LayoutKernels(Runtime.Device device) : this(device, device.Launch.RowLanes) { }
 
     /// <summary>Tests use this to run the multi-lane (CUDA-style) row path on the CPU accelerator.</summary>
-    internal LayoutKernels(Device.Device device, int rowLanes)
+    internal LayoutKernels(Runtime.Device device, int rowLanes)
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
@@ -140,5 +140,5 @@ internal sealed class LayoutKernels
 
 internal static class LayoutOps
 {
-    public static LayoutKernels Layout(this Device.Device d) => d.Kernels(static d => new LayoutKernels(d));
+    public static LayoutKernels Layout(this Runtime.Device d) => d.Kernels(static d => new LayoutKernels(d));
 }

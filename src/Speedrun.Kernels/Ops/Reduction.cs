@@ -1,6 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 
 namespace Speedrun.Kernels.Ops;
 
@@ -77,15 +77,15 @@ internal sealed class ReductionKernels
     /// <summary>The longest input (the strided loops must not overflow 32-bit indices).</summary>
     public const int MaxLength = int.MaxValue - Stage1Partials;
 
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly int _lanes;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> _partials;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int> _tree;
 
-    public ReductionKernels(Device.Device device) : this(device, device.Launch.RowLanes) { }
+    public ReductionKernels(Runtime.Device device) : this(device, device.Launch.RowLanes) { }
 
     /// <summary>Tests use this to check that the lane count does not change the result.</summary>
-    internal ReductionKernels(Device.Device device, int rowLanes)
+    internal ReductionKernels(Runtime.Device device, int rowLanes)
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
@@ -141,5 +141,5 @@ internal sealed class ReductionKernels
 
 internal static class ReductionOps
 {
-    public static ReductionKernels Reduction(this Device.Device d) => d.Kernels(static d => new ReductionKernels(d));
+    public static ReductionKernels Reduction(this Runtime.Device d) => d.Kernels(static d => new ReductionKernels(d));
 }

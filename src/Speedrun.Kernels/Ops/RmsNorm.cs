@@ -58,16 +58,16 @@ internal static class RmsNormKernelMethods
 /// <summary>Loaded RMSNorm kernels for one device; every method checks shapes before launching.</summary>
 internal sealed class RmsNormKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly int _lanes;
     readonly Action<KernelConfig, ArrayView<float>, int, int, float, ArrayView<float>, ArrayView<float>, int> _forward;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>, int>
         _backward;
 
-    public RmsNormKernels(Device.Device device) : this(device, device.Launch.RowLanes) { }
+    public RmsNormKernels(Runtime.Device device) : this(device, device.Launch.RowLanes) { }
 
     /// <summary>Tests use this to run the multi-lane (CUDA-style) row path on the CPU accelerator.</summary>
-    internal RmsNormKernels(Device.Device device, int rowLanes)
+    internal RmsNormKernels(Runtime.Device device, int rowLanes)
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
@@ -105,5 +105,5 @@ internal sealed class RmsNormKernels
 
 internal static class RmsNormOps
 {
-    public static RmsNormKernels RmsNorm(this Device.Device d) => d.Kernels(static d => new RmsNormKernels(d));
+    public static RmsNormKernels RmsNorm(this Runtime.Device d) => d.Kernels(static d => new RmsNormKernels(d));
 }

@@ -55,15 +55,15 @@ internal static class SoftmaxKernelMethods
 /// <summary>Loaded softmax kernels for one device; every method checks shapes before launching.</summary>
 internal sealed class SoftmaxKernels
 {
-    readonly Device.Device _device;
+    readonly Runtime.Device _device;
     readonly int _lanes;
     readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>, int> _forward;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>, int> _backward;
 
-    public SoftmaxKernels(Device.Device device) : this(device, device.Launch.RowLanes) { }
+    public SoftmaxKernels(Runtime.Device device) : this(device, device.Launch.RowLanes) { }
 
     /// <summary>Tests use this to run the multi-lane (CUDA-style) row path on the CPU accelerator.</summary>
-    internal SoftmaxKernels(Device.Device device, int rowLanes)
+    internal SoftmaxKernels(Runtime.Device device, int rowLanes)
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
@@ -98,5 +98,5 @@ internal sealed class SoftmaxKernels
 
 internal static class SoftmaxOps
 {
-    public static SoftmaxKernels Softmax(this Device.Device d) => d.Kernels(static d => new SoftmaxKernels(d));
+    public static SoftmaxKernels Softmax(this Runtime.Device d) => d.Kernels(static d => new SoftmaxKernels(d));
 }

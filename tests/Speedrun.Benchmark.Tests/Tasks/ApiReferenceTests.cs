@@ -41,7 +41,7 @@ public class ApiReferenceTests
             using Speedrun.Core.Autograd;
             using Speedrun.Kernels.Ops;
 
-            using var device = Device.Create(Speedrun.Kernels.Device.DeviceKind.Cpu);
+            using var device = Device.Create(Speedrun.Kernels.Runtime.DeviceKind.Cpu);
             using var scope = new TensorScope();
             var x = Tensor.FromArray(device, [0.5f, -1.5f, 2f, 3f, -0.25f], 5);
             x.RequiresGrad = true;

@@ -1,6 +1,6 @@
 using Speedrun.Benchmark.OpSpecs;
 using Speedrun.Cli.Doctor;
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 
 namespace Speedrun.Cli.Tests.Doctor;
 

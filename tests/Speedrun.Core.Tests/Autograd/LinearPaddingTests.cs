@@ -16,7 +16,7 @@ public class LinearPaddingTests
     public void PaddedHeadMatchesUnpadded(int padTo, int classes, bool bf16)
     {
         const int rows = 23, dim = 19;
-        using var device = Device.Create(Speedrun.Kernels.Device.DeviceKind.Cpu);
+        using var device = Device.Create(Speedrun.Kernels.Runtime.DeviceKind.Cpu);
         var rng = new Random(classes + padTo);
         float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var xData = R(rows * dim);

@@ -16,7 +16,7 @@ public class LinearPrecisionTests
     public void Bf16AutocastRoundsOperandsInForwardAndBackward()
     {
         const int rows = 37, inF = 45, outF = 29;
-        using var device = Device.Create(Kernels.Device.DeviceKind.Cpu);
+        using var device = Device.Create(Kernels.Runtime.DeviceKind.Cpu);
         var rng = new Random(5);
         float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var xData = R(rows * inF);

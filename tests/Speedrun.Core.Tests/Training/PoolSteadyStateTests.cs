@@ -11,7 +11,7 @@ public class PoolSteadyStateTests
     [Fact]
     public void TrainingStepsAfterWarmUpAllocateNothing()
     {
-        using var device = Device.Create(Speedrun.Kernels.Device.DeviceKind.Cpu);
+        using var device = Device.Create(Speedrun.Kernels.Runtime.DeviceKind.Cpu);
         var program = RecordProgram.Load("01-llmc-baseline");
         var hp = program.Hyperparameters(("Layers", 2), ("Dim", 32), ("HeadDim", 16), ("Vocab", 101), ("SequenceLength", 8));
         using var model = (Module)Activator.CreateInstance(program.Type("Gpt"), device, hp, new Random(0))!;

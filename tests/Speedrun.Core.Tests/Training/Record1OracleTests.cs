@@ -76,7 +76,7 @@ public class Record1OracleTests
     [Fact]
     public void LossAndEveryGradientMatchTorchSharpAtStepZero()
     {
-        using var device = Device.Create(Kernels.Device.DeviceKind.Cpu);
+        using var device = Device.Create(Kernels.Runtime.DeviceKind.Cpu);
         var (model, lossFn) = CSharpModel(device, seed: 1);
         using var _ = model;
         var torchModel = new TorchGpt(model);
@@ -108,7 +108,7 @@ public class Record1OracleTests
     [Fact]
     public void FiveAdamWStepsWithClippingTrackTorchSharp()
     {
-        using var device = Device.Create(Kernels.Device.DeviceKind.Cpu);
+        using var device = Device.Create(Kernels.Runtime.DeviceKind.Cpu);
         var (model, lossFn) = CSharpModel(device, seed: 2);
         using var _ = model;
         var torchModel = new TorchGpt(model);
@@ -147,7 +147,7 @@ public class Record1OracleTests
     {
         float[] Run()
         {
-            using var device = Device.Create(Kernels.Device.DeviceKind.Cpu);
+            using var device = Device.Create(Kernels.Runtime.DeviceKind.Cpu);
             var (model, lossFn) = CSharpModel(device, seed: 3);
             using var _ = model;
             using var optimizer = new AdamW(new AdamW.Group(model.Parameters(), 3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f));

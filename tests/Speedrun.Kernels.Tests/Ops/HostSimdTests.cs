@@ -11,14 +11,14 @@ namespace Speedrun.Kernels.Tests.Ops;
 /// </summary>
 public class HostSimdTests
 {
-    static readonly Lazy<Device.Device> Kernels = new(Device.Device.CreateCpuWithWarpRows);
+    static readonly Lazy<Runtime.Device> Kernels = new(Runtime.Device.CreateCpuWithWarpRows);
 
     static float[] Data(int seed, int n) => F32(Randn(seed, n) * 2);
 
     /// <summary>Runs <paramref name="op"/> on fresh copies of the inputs on both devices; returns every buffer after it.</summary>
-    static void Same(string what, float[][] inputs, Action<Device.Device, ArrayView<float>[]> op)
+    static void Same(string what, float[][] inputs, Action<Runtime.Device, ArrayView<float>[]> op)
     {
-        float[][] Run(Device.Device d)
+        float[][] Run(Runtime.Device d)
         {
             var buffers = inputs.Select(x => d.Accelerator.Allocate1D(x)).ToArray();
             try
@@ -48,7 +48,7 @@ public class HostSimdTests
         var b = Data(2, n).Select(v => v + (v >= 0 ? 0.5f : -0.5f)).ToArray(); // away from 0 for division
         var small = Data(3, m).Select(v => v + 2f).ToArray();
         var one = new[] { 1.75f };
-        foreach (var (name, run) in new (string, Action<Device.Device, ArrayView<float>, ArrayView<float>, ArrayView<float>>)[]
+        foreach (var (name, run) in new (string, Action<Runtime.Device, ArrayView<float>, ArrayView<float>, ArrayView<float>>)[]
                  {
                      ("add", (d, x, y, z) => d.Arithmetic().Apply<AddOp>(x, y, z)),
                      ("sub", (d, x, y, z) => d.Arithmetic().Apply<SubOp>(x, y, z)),

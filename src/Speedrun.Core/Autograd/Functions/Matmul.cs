@@ -1,6 +1,6 @@
 using ILGPU.Runtime;
 using Speedrun.Kernels.Blas;
-using Speedrun.Kernels.Device;
+using Speedrun.Kernels.Runtime;
 using Speedrun.Kernels.Numerics;
 using Speedrun.Kernels.Ops;
 

@@ -5,7 +5,8 @@ namespace Speedrun.Core.Training.Optimizers;
 
 /// <summary>
 /// torch.nn.utils.clip_grad_norm_: the global L2 norm of the parameters' gradients, and every gradient scaled
-/// in place by min(1, maxNorm / (norm + 1e-6)). Norm and factor stay on the device (no synchronisation).
+/// in place by min(1, maxNorm / (norm + 1e-6)). Norm and factor stay on the device (no synchronisation); when
+/// the factor is 1 the gradients are left as they are without a pass over them.
 /// </summary>
 public sealed class GradClip : IDisposable
 {
@@ -28,8 +29,7 @@ public sealed class GradClip : IDisposable
         var device = _norm.Device;
         device.GradNorm().GlobalNorm(parameters.Select(p => p.Grad!.F32).ToList(), _norm.F32);
         device.GradNorm().ClipScale(_norm.F32, maxNorm, _scale.F32);
-        using (GradMode.NoGrad())
-            foreach (var p in parameters) p.Grad!.Mul_(_scale);
+        foreach (var p in parameters) device.GradNorm().Clip(p.Grad!.F32, _scale.F32);
         return _norm;
     }
 

@@ -6,7 +6,7 @@ using ILGPU.Runtime;
 using Speedrun.Core.Autograd;
 using Speedrun.Kernels.Ops;
 
-using var device = Device.Create(Speedrun.Kernels.Device.DeviceKind.Cpu);
+using var device = Device.Create(Speedrun.Kernels.Runtime.DeviceKind.Cpu);
 using var scope = new TensorScope();
 var (cos, sin) = Rotary.Tables(device, positions: 5, headDim: 8);
 var x = Tensor.FromArray(device, Enumerable.Range(0, 2 * 5 * 3 * 8).Select(i => MathF.Sin(i * 0.37f)).ToArray(), 2, 5, 3, 8);

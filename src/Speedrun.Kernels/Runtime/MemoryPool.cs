@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 
-namespace Speedrun.Kernels.Device;
+namespace Speedrun.Kernels.Runtime;
 
 /// <summary>
 /// A caching allocator: freed buffers go back to a free list keyed by element size and rounded length,

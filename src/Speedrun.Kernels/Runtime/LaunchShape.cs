@@ -1,4 +1,4 @@
-namespace Speedrun.Kernels.Device;
+namespace Speedrun.Kernels.Runtime;
 
 /// <summary>
 /// How kernels are launched on a device. Every kernel loops (grid-stride), so the grid is sized for the

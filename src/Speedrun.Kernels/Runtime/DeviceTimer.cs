@@ -2,7 +2,7 @@ using System.Diagnostics;
 using ILGPU.Runtime;
 using Speedrun.Kernels.Native;
 
-namespace Speedrun.Kernels.Device;
+namespace Speedrun.Kernels.Runtime;
 
 /// <summary>
 /// Measures device time between Start and Stop: CUDA events on the stream on CUDA, a monotonic host

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using ILGPU.Runtime;
 using Speedrun.Kernels.Native;
 
-namespace Speedrun.Kernels.Device;
+namespace Speedrun.Kernels.Runtime;
 
 /// <summary>
 /// A point in the device's stream (a CUDA event; on the CPU, whose launches are synchronous, a host

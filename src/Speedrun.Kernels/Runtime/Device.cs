@@ -6,7 +6,7 @@ using ILGPU.Runtime.Cuda;
 using Speedrun.Kernels.Blas;
 using Speedrun.Kernels.Native;
 
-namespace Speedrun.Kernels.Device;
+namespace Speedrun.Kernels.Runtime;
 
 /// <summary>
 /// The one owner of the ILGPU context and accelerator: CUDA when present (or asked for), else the CPU

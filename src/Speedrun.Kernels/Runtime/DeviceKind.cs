@@ -1,4 +1,4 @@
-namespace Speedrun.Kernels.Device;
+namespace Speedrun.Kernels.Runtime;
 
 /// <summary>Where kernels run: ILGPU's CPU accelerator (tests, machines without a GPU) or CUDA.</summary>
 public enum DeviceKind
