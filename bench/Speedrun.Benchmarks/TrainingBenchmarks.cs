@@ -8,9 +8,9 @@ namespace Speedrun.Benchmarks;
 /// <summary>
 /// Tiny-track training throughput, ours against TorchSharp: one training step of record 1's model
 /// (records/01-llmc-baseline/Train.cs compiled as the runner compiles it, at tracks/tiny.json's size:
-/// 2 layers, d 128, head_dim 32, vocab 50257, T 128, 4 sequences a step) against the same model in
+/// 12 layers, d 128, head_dim 64, vocab 50257, T 1024, 1 sequence a step) against the same model in
 /// TorchSharp float32 with torch.optim.AdamW and clip_grad_norm_, from the same weights, on the same batch
-/// (the default corpus's first 4×128 training tokens). Both use every core: torch.set_num_threads
+/// (the default corpus's first 1024 training tokens). Both use every core: torch.set_num_threads
 /// (Environment.ProcessorCount), the thread count of our CPU GEMM. The first two steps of both are
 /// compared in [GlobalSetup] before anything is timed.
 /// Categories: Step (forward, backward, clip, AdamW: the number that matters), ForwardBackward and
@@ -21,8 +21,8 @@ namespace Speedrun.Benchmarks;
 [Config(typeof(TrainingConfig))]
 public class TrainingBenchmarks
 {
-    /// <summary>Tokens one step trains on (4 sequences × 128 tokens); Setup checks it against the record.</summary>
-    internal const int TokensPerStep = 4 * 128;
+    /// <summary>Tokens one step trains on (1 sequence × 1024 tokens); Setup checks it against the record.</summary>
+    internal const int TokensPerStep = 1 * 1024;
 
     SpeedrunTrainer? _ours;
     TorchSharpTrainer? _torch;
@@ -32,8 +32,8 @@ public class TrainingBenchmarks
     {
         torch.set_num_threads(Environment.ProcessorCount);
         var run = TinyRecordOne.Load();
-        if (run.TokensPerStep != TokensPerStep || run.Layers != 2 || run.Dim != 128 || run.HeadDim != 32 ||
-            run.Vocab != 50257 || run.SequenceLength != 128)
+        if (run.TokensPerStep != TokensPerStep || run.Layers != 12 || run.Dim != 128 || run.HeadDim != 64 ||
+            run.Vocab != 50257 || run.SequenceLength != 1024)
             throw new InvalidOperationException(
                 $"The tiny track no longer gives record 1 the size this benchmark reports: {run.Layers} layers, " +
                 $"d {run.Dim}, head_dim {run.HeadDim}, vocab {run.Vocab}, T {run.SequenceLength}, " +

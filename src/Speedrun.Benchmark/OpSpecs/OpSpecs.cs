@@ -96,6 +96,7 @@ public static class AllOpSpecs
         Unary("tanh", F.Tanh, Wide, new(1e-7, 1e-6), new(1e-6, 1e-6), "our tanh is within a few ulps");
         Unary("sigmoid", F.Sigmoid, Wide, new(1e-7, 1e-6), new(1e-6, 1e-6), "our exp is within 2 ulps");
         Unary("exp", F.Exp, Wide, new(0, 1e-6), new(0, 1e-6), "our exp is within 2 ulps");
+        Unary("round_bf16", F.RoundToBf16, Wide, new(0, 0), new(0, 0), "exact: the same rounding, ties to even");
         Unary("sqrt", F.Sqrt, s => Positive(s), new(0, 1.2e-7), new(0, 1e-6), "IEEE square root");
         // Our erf/exp are within a few ulps; the backward crosses zero near x = -0.75 by cancellation.
         Unary("gelu", x => F.Gelu(x), Wide, new(1e-9, 1e-6), new(4e-7, 1e-6));

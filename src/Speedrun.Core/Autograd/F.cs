@@ -62,6 +62,10 @@ public static class F
     /// <summary>√x.</summary>
     public static Tensor Sqrt(Tensor x) => Unary<Kernels.Ops.Sqrt>(x, "sqrt");
 
+    /// <summary>x rounded to the nearest bfloat16, kept in float32 (torch's x.bfloat16().float()): computing in bf16
+    /// with fp32 storage. The gradient is rounded likewise (a bf16 tensor's gradient is bf16).</summary>
+    public static Tensor RoundToBf16(Tensor x) => Unary<Kernels.Ops.RoundBf16>(x, "round_bf16");
+
     /// <summary>GELU: the exact erf form (PyTorch's default) or the tanh approximation (GPT-2's).</summary>
     public static Tensor Gelu(Tensor x, GeluForm approximate = GeluForm.Erf) => approximate switch
     {

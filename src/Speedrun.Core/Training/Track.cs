@@ -4,10 +4,14 @@ using System.Text.Json.Serialization;
 namespace Speedrun.Core.Training;
 
 /// <summary>
-/// A track is data: how a record's training program is scaled for a class of machine. `full` is the
-/// records' own configuration (GPT-2 124M, FineWeb, target 3.28); `tiny` runs on a laptop CPU in minutes;
-/// `mini` is a GPU track that runs each record in minutes. Files live in tracks/*.json.
-/// A record's program reads the track from its run context and applies it to its own hyperparameters.
+/// A track is data: how every record's training program is scaled for a class of machine. A track scales
+/// **width, tokens per step and steps, never structure**: each record keeps its depth, its rule for the head
+/// layout (its head size; heads = width / head size), its sequence and stream lengths, its windows, and every
+/// step-count constant (warm-up, warm-down, momentum warm-up, window schedule), all scaled by the same
+/// <see cref="StepScale"/>. A record reads its sizes through <see cref="Dim"/>, <see cref="Sequences"/> and
+/// <see cref="Steps"/> and never asks which track it is on. `full` is the records' own configuration (GPT-2
+/// 124M, FineWeb, target 3.28); `mini` a GPU track of minutes per record; `tiny` a CPU track. Files live in
+/// tracks/*.json.
 /// </summary>
 public sealed record Track
 {
@@ -19,13 +23,13 @@ public sealed record Track
     public required string Device { get; init; }
     /// <summary>"default-corpus" (built offline from the .NET SDK's XML docs) or "fineweb".</summary>
     public required string Data { get; init; }
-    /// <summary>Model size override; null keeps the record's own (full) size.</summary>
-    public TrackModel? Model { get; init; }
-    /// <summary>Sequence length override; null keeps the record's own.</summary>
-    public int? SequenceLength { get; init; }
-    /// <summary>Fraction of the record's sequences per step (1 = the record's own batch).</summary>
+    /// <summary>The model width (d_model) every record uses on this track; null keeps each record's own (768).
+    /// A multiple of 128, so every record's head size (64 or 128) divides it.</summary>
+    public int? Width { get; init; }
+    /// <summary>Fraction of each record's tokens per optimizer step, taken in whole sequences (or streams) of the
+    /// record's own length, at least one (1 = the record's own batch).</summary>
     public double BatchScale { get; init; } = 1;
-    /// <summary>Fraction of the record's step count (and of its warm-up/warm-down lengths).</summary>
+    /// <summary>Fraction of each record's step counts: total, warm-up, warm-down and every other schedule length.</summary>
     public double StepScale { get; init; } = 1;
     /// <summary>Validation tokens evaluated (SPEEDRUN_VAL_TOKENS).</summary>
     public required long ValTokens { get; init; }
@@ -74,22 +78,21 @@ public sealed record Track
         if (ValTokens <= 0) Fail("val_tokens", "must be positive");
         if (ValEvery <= 0) Fail("val_every", "must be positive");
         if (TimeLimitMinutes <= 0) Fail("time_limit_minutes", "must be positive");
-        if (SequenceLength is <= 0) Fail("sequence_length", "must be positive");
-        if (Model is { } m && (m.Layers <= 0 || m.Dim <= 0 || m.HeadDim <= 0 || m.Dim % m.HeadDim != 0))
-            Fail("model", "needs positive layers, dim and head_dim, with dim a multiple of head_dim");
+        if (Width is { } w && (w <= 0 || w % 128 != 0))
+            Fail("width", $"is {w}; it must be a positive multiple of 128 so that every record's head size (64 or 128) divides it");
     }
 
     /// <summary>The device a run uses when none is asked for: a CPU track stays on the CPU even where a GPU is
     /// present (its reference times were measured there); a GPU track takes what it finds.</summary>
     [JsonIgnore] public string? DefaultDevice => Device == "cpu" ? "cpu" : null;
 
-    /// <summary>Scales a step count (warm-up, warm-down, total) from the record's full value.</summary>
-    public int Steps(int fullSteps) => Math.Max(1, (int)Math.Round(fullSteps * StepScale));
+    /// <summary>The model width for a record whose own width is <paramref name="recordDim"/>.</summary>
+    public int Dim(int recordDim) => Width ?? recordDim;
 
-    /// <summary>Scales a sequence count per step, keeping at least one sequence.</summary>
+    /// <summary>Scales a step count (total, warm-up, warm-down, ...) from the record's full value, keeping at
+    /// least one step; a count of 0 stays 0 (a record without that phase).</summary>
+    public int Steps(int fullSteps) => fullSteps == 0 ? 0 : Math.Max(1, (int)Math.Round(fullSteps * StepScale));
+
+    /// <summary>Scales the sequences (or streams) per optimizer step, keeping at least one.</summary>
     public int Sequences(int fullSequences) => Math.Max(1, (int)Math.Round(fullSequences * BatchScale));
 }
-
-/// <summary>Model size for a scaled track. Records keep their own head layout rules, using HeadDim
-/// where they need one (e.g. 64 in records 1-4, 128 from record 5).</summary>
-public sealed record TrackModel(int Layers, int Dim, int HeadDim);

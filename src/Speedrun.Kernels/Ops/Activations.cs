@@ -20,6 +20,7 @@ namespace Speedrun.Kernels.Ops;
 //   Sigmoid      y = 1/(1 + e^-x), dx = y(1 - y)·dy
 //   Exp          y = e^x,         dx = y·dy
 //   Sqrt         y = √x,          dx = dy/(2y)
+//   RoundBf16    y = x rounded to the nearest bfloat16 (kept in fp32),  dx = dy rounded likewise
 //
 // Shapes: x, y, dy, dx all of length n (any n). dx is written, not accumulated.
 // erf, e^x and tanh come from KernelMath (our own, accurate to a few ulps on both devices): XMath.Tanh is
@@ -147,6 +148,17 @@ public readonly struct Sqrt : IUnaryOp
     public float Backward(float x, float dy) => dy / (2f * XMath.Sqrt(x));
 }
 
+/// <summary>The nearest bfloat16 (ties to even; NaN stays NaN), kept in float32: what x.bfloat16().float() gives
+/// in PyTorch, for programs that compute in bf16 with fp32 storage. The gradient is rounded the same way, as the
+/// gradient of a bf16 tensor is bf16 in PyTorch.</summary>
+public readonly struct RoundBf16 : IUnaryOp
+{
+    /// <inheritdoc/>
+    public float Forward(float x) => Numerics.BFloat16.Widen(Numerics.BFloat16.Round(x));
+    /// <inheritdoc/>
+    public float Backward(float x, float dy) => Numerics.BFloat16.Widen(Numerics.BFloat16.Round(dy));
+}
+
 /// <summary>e^x (<see cref="KernelMath.Exp"/>).</summary>
 public readonly struct Exp : IUnaryOp
 {
@@ -159,7 +171,7 @@ public readonly struct Exp : IUnaryOp
 internal static class ActivationKernelMethods
 {
     /// <summary>y = op(x).</summary>
-    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(Square), typeof(Relu), typeof(Tanh), typeof(Sigmoid), typeof(Exp), typeof(Sqrt))]
+    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(Square), typeof(Relu), typeof(Tanh), typeof(Sigmoid), typeof(Exp), typeof(Sqrt), typeof(RoundBf16))]
     internal static void ForwardKernel<TOp>(ArrayView<float> x, ArrayView<float> y)
         where TOp : struct, IUnaryOp
     {
@@ -169,7 +181,7 @@ internal static class ActivationKernelMethods
     }
 
     /// <summary>dx = op'(x)·dy (written).</summary>
-    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(Square), typeof(Relu), typeof(Tanh), typeof(Sigmoid), typeof(Exp), typeof(Sqrt))]
+    [Kernel(typeof(GeluErf), typeof(GeluTanh), typeof(Square), typeof(Relu), typeof(Tanh), typeof(Sigmoid), typeof(Exp), typeof(Sqrt), typeof(RoundBf16))]
     internal static void BackwardKernel<TOp>(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx)
         where TOp : struct, IUnaryOp
     {

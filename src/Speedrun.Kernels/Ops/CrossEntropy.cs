@@ -120,6 +120,7 @@ internal sealed class CrossEntropyKernels
 {
     readonly Runtime.Device _device;
     readonly int _lanes;
+    readonly bool _host;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, float, ArrayView<float>,
         ArrayView<float>, int> _forwardBackward;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<int>, int, int, ArrayView<float>, int> _forward;
@@ -131,6 +132,7 @@ internal sealed class CrossEntropyKernels
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
+        _host = device.RunsOnHost && rowLanes == device.Launch.RowLanes; // an explicit lane count means: test the kernel
         var acc = device.Accelerator;
         _forwardBackward = acc.LoadStreamKernel<ArrayView<float>, ArrayView<int>, int, int, float,
             ArrayView<float>, ArrayView<float>, int>(CrossEntropyKernelMethods.ForwardBackwardKernel);
@@ -150,7 +152,8 @@ internal sealed class CrossEntropyKernels
         const string op = "CrossEntropy.ForwardBackward";
         Validate(op, logits, targets, N, V, Vp, losses);
         Shapes.Expect(op, dLogits, "dLogits", ("N", N), ("Vp", Vp));
-        _forwardBackward(RowGrid(N), logits, targets, V, Vp, dLossScale, losses, dLogits, _lanes);
+        if (_host) HostSimd.CrossEntropy(logits, targets, N, V, Vp, dLossScale, losses, dLogits);
+        else _forwardBackward(RowGrid(N), logits, targets, V, Vp, dLossScale, losses, dLogits, _lanes);
     }
 
     /// <summary>Per-row loss only (validation).</summary>
@@ -159,7 +162,8 @@ internal sealed class CrossEntropyKernels
     {
         const string op = "CrossEntropy.Forward";
         Validate(op, logits, targets, N, V, Vp, losses);
-        _forward(RowGrid(N), logits, targets, V, Vp, losses, _lanes);
+        if (_host) HostSimd.CrossEntropy(logits, targets, N, V, Vp, 0f, losses, default);
+        else _forward(RowGrid(N), logits, targets, V, Vp, losses, _lanes);
     }
 
     static void Validate(string op, ArrayView<float> logits, ArrayView<int> targets, int n, int v, int vp,

@@ -142,4 +142,56 @@ internal static unsafe class HostSimd
             sa[i] = fromEnd ? y - rest * d : x + weight * d;
         }
     }
+
+    /// <summary>
+    /// Cross-entropy rows on the host, SIMD within a row and rows split over the cores: per row max, e = exp(z −
+    /// max), sum, loss = log(sum) + max − z[target]; with <paramref name="dLogits"/> non-empty also
+    /// dz = e·(scale/sum) − scale·[j = target] and zeros in the padding columns. Not the kernel's bits (a
+    /// vectorised exp, another summation order), within its tolerances; the loss is the same with or without
+    /// the gradient, and every row is summed in the same order on every run.
+    /// </summary>
+    public static void CrossEntropy(ArrayView<float> logits, ArrayView<int> targets, int n, int v, int vp,
+        float dLossScale, ArrayView<float> losses, ArrayView<float> dLogits)
+    {
+        nint z = (nint)logits.LoadEffectiveAddressAsPtr<float>();
+        nint t = (nint)targets.LoadEffectiveAddressAsPtr<int>();
+        nint loss = (nint)losses.LoadEffectiveAddressAsPtr<float>();
+        nint dz = dLogits.Length == 0 ? 0 : (nint)dLogits.LoadEffectiveAddressAsPtr<float>();
+        int workers = Math.Max(1, Math.Min(Environment.ProcessorCount, n));
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, worker =>
+        {
+            int first = (int)((long)n * worker / workers), end = (int)((long)n * (worker + 1) / workers);
+            float[]? scratch = dz == 0 ? System.Buffers.ArrayPool<float>.Shared.Rent(v) : null;
+            try
+            {
+                for (int row = first; row < end; row++)
+                {
+                    var zr = new ReadOnlySpan<float>((float*)z + (long)row * vp, v);
+                    var grad = dz == 0 ? default : new Span<float>((float*)dz + (long)row * vp, vp);
+                    int target = ((int*)t)[row];
+                    if (target < 0 || target >= v)
+                    {
+                        ((float*)loss)[row] = 0f;
+                        grad.Clear();
+                        continue;
+                    }
+                    float max = TensorPrimitives.Max(zr);
+                    float atTarget = zr[target]; // read before the gradient may overwrite the logits
+                    var e = dz == 0 ? scratch.AsSpan(0, v) : grad[..v];
+                    TensorPrimitives.Subtract(zr, max, e);
+                    TensorPrimitives.Exp(e, e);
+                    float sum = TensorPrimitives.Sum(e);
+                    ((float*)loss)[row] = MathF.Log(sum) + max - atTarget;
+                    if (dz == 0) continue;
+                    TensorPrimitives.Multiply(e, dLossScale / sum, e);
+                    e[target] -= dLossScale;
+                    grad[v..].Clear();
+                }
+            }
+            finally
+            {
+                if (scratch is not null) System.Buffers.ArrayPool<float>.Shared.Return(scratch);
+            }
+        });
+    }
 }

@@ -41,6 +41,7 @@ public static class TorchOps
         ["sigmoid"] = x => [x[0].sigmoid()],
         ["exp"] = x => [x[0].exp()],
         ["sqrt"] = x => [x[0].sqrt()],
+        ["round_bf16"] = x => [x[0].to_type(ScalarType.BFloat16).to_type(x[0].dtype)],
         ["gelu"] = x => [nn.functional.gelu(x[0])],
         ["gelu_tanh"] = x => [nn.functional.gelu(x[0], TorchSharp.Modules.GELU.Approximate.tanh)],
         ["softmax"] = x => [x[0].softmax(-1)],

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Speedrun.Benchmark.Catalog;
+using Speedrun.Core.Training;
 
 namespace Speedrun.Benchmark.Tests.Catalog;
 
@@ -123,23 +124,54 @@ public sealed class CatalogTests
     {
         Assert.Equal(["full", "mini", "tiny"], Real.Tracks.Select(t => t.Name));
         var full = Real.GetTrack("full");
-        Assert.Null(full.Model);
-        Assert.Null(full.SequenceLength);
+        Assert.Null(full.Width);
         Assert.Equal((1.0, 1.0, 10485760L, 125, 3.28, "cuda", "fineweb", 120.0),
             (full.BatchScale, full.StepScale, full.ValTokens, full.ValEvery, full.TargetValLoss, full.Device, full.Data, full.TimeLimitMinutes));
         // The full track is the records' own configuration (facts/records.md §1.1: 10,485,760 val tokens, target 3.28).
         var tiny = Real.GetTrack("tiny");
         Assert.Equal(("cpu", "default-corpus"), (tiny.Device, tiny.Data));
-        Assert.NotNull(tiny.Model);
+        // Tracks scale width, tokens and steps, never structure: a width every head size (64, 128) divides.
+        Assert.Equal(0, tiny.Dim(768) % 128);
+        Assert.True(tiny.Dim(768) < 768 && tiny.BatchScale < 1 && tiny.StepScale < 1);
         // The default corpus's val split holds 55,436 tokens (measured when it was designed): the tiny track's
-        // val budget must fit in it, in whole sequences.
+        // val budget must fit in it, in whole sequences of the records' 1024 tokens.
         Assert.InRange(tiny.ValTokens, 1, 55_435);
-        Assert.Equal(0, tiny.ValTokens % tiny.SequenceLength!.Value);
+        Assert.Equal(0, tiny.ValTokens % 1024);
         Assert.InRange(tiny.TargetValLoss, 1.0, 6.3); // below the corpus's unigram entropy (6.31 nats)
         var mini = Real.GetTrack("mini");
         Assert.Equal("cuda", mini.Device);
+        Assert.Equal(0, mini.Dim(768) % 128);
         Assert.Contains("PROVISIONAL", mini.Description);
         Assert.Throws<ArgumentException>(() => Real.GetTrack("huge"));
+    }
+
+    [Fact]
+    public void A_track_scales_sizes_and_keeps_at_least_one_of_each()
+    {
+        var t = new Track
+        {
+            Name = "t", Description = "", Device = "cpu", Data = "default-corpus", Width = 256, BatchScale = 1.0 / 256,
+            StepScale = 1.0 / 128, ValTokens = 1024, TargetValLoss = 5, TimeLimitMinutes = 1,
+        };
+        Assert.Equal((256, 1, 2, 192, 2, 1, 0), (t.Dim(768), t.Sequences(256), t.Sequences(512), t.Steps(24576), t.Steps(256), t.Steps(10), t.Steps(0)));
+        var own = t with { Width = null };
+        Assert.Equal(768, own.Dim(768));
+    }
+
+    [Theory]
+    [InlineData("\"width\": 100,", "width")]
+    [InlineData("\"width\": 0,", "width")]
+    [InlineData("\"model\": {\"layers\": 2},", "model")]
+    [InlineData("\"sequence_length\": 128,", "sequence_length")]
+    public void A_track_file_with_a_bad_or_retired_field_names_it(string field, string name)
+    {
+        using var dir = new Speedrun.Tests.Shared.TempDir();
+        var path = dir.File("bad.json");
+        File.WriteAllText(path, "{ \"name\": \"bad\", \"description\": \"\", \"device\": \"cpu\", \"data\": \"default-corpus\", " + field +
+            " \"val_tokens\": 1024, \"target_val_loss\": 5, \"time_limit_minutes\": 1 }");
+        var e = Assert.Throws<InvalidDataException>(() => Track.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(name, e.Message);
     }
 
     [Fact]

@@ -8,7 +8,7 @@ using Speedrun.Core.Training.Optimizers;
 var given = long.Parse(Environment.GetEnvironmentVariable("SPEEDRUN_VAL_TOKENS")!);
 Environment.SetEnvironmentVariable("SPEEDRUN_VAL_TOKENS", (given / 2).ToString());
 using var ctx = RunContext.FromEnvironment();
-int sequenceLength = ctx.Track.SequenceLength ?? 64;
+const int sequenceLength = 64;
 int steps = 10 + 20;
 using var model = new Bigram(ctx.Device, new Random(ctx.Seed));
 using var optimizer = new AdamW(new AdamW.Group(model.Parameters(), 0.06f, weightDecay: 0f));

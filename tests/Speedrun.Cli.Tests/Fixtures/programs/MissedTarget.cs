@@ -5,7 +5,7 @@ using Speedrun.Core.Training;
 using Speedrun.Core.Training.Modules;
 
 using var ctx = RunContext.FromEnvironment();
-int sequenceLength = ctx.Track.SequenceLength ?? 64;
+const int sequenceLength = 64;
 using var model = new Bigram(ctx.Device, new Random(ctx.Seed));
 ctx.Validate(0, 0, 1, sequenceLength, model.Loss);
 ctx.Finish();
