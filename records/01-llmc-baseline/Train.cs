@@ -75,14 +75,15 @@ sealed record Hyperparameters
     public int Heads => Dim / HeadDim;
     public int Accumulation => SequencesPerStep / MicroBatch;
 
+    /// <summary>The record's own values scaled by the track: width, sequences per step and step counts; depth,
+    /// head size and sequence length stay the record's.</summary>
     public static Hyperparameters ForTrack(Track track)
     {
         var hp = new Hyperparameters();
-        if (track.Model is { } m) hp = hp with { Layers = m.Layers, Dim = m.Dim, HeadDim = m.HeadDim };
         int sequences = track.Sequences(hp.SequencesPerStep);
         hp = hp with
         {
-            SequenceLength = track.SequenceLength ?? hp.SequenceLength,
+            Dim = track.Dim(hp.Dim),
             SequencesPerStep = sequences,
             MicroBatch = Math.Min(hp.MicroBatch, sequences),
             Steps = track.Steps(hp.Steps),
@@ -91,6 +92,8 @@ sealed record Hyperparameters
         };
         if (hp.SequencesPerStep % hp.MicroBatch != 0)
             throw new InvalidOperationException($"{hp.SequencesPerStep} sequences per step is not a multiple of the micro-batch {hp.MicroBatch}.");
+        if (hp.Dim % hp.HeadDim != 0)
+            throw new InvalidOperationException($"The width {hp.Dim} is not a multiple of the head size {hp.HeadDim}.");
         return hp;
     }
 
