@@ -228,6 +228,7 @@ internal sealed class ActivationKernels
     public void Forward<TOp>(ArrayView<float> x, ArrayView<float> y) where TOp : struct, IUnaryOp
     {
         Shapes.SameLength(typeof(TOp).Name, x, y);
+        if (_device.RunsOnHost) { HostSimd.Unary<TOp>(x, y); return; }
         Load<TOp>().Forward(_device.Launch.For(y.Length), x, y);
     }
 
@@ -238,6 +239,7 @@ internal sealed class ActivationKernels
         string op = typeof(TOp).Name + " backward";
         Shapes.SameLength(op, x, dy);
         Shapes.SameLength(op, x, dx);
+        if (_device.RunsOnHost) { HostSimd.UnaryBackward<TOp>(x, dy, dx); return; }
         Load<TOp>().Backward(_device.Launch.For(dx.Length), x, dy, dx);
     }
 

@@ -194,4 +194,20 @@ internal static unsafe class HostSimd
             }
         });
     }
+
+    /// <summary>y = op(x) with the operator's own code (the same the kernel runs), one call per element.</summary>
+    public static void Unary<TOp>(ArrayView<float> x, ArrayView<float> y) where TOp : struct, IUnaryOp
+    {
+        Span<float> sx = Span(x), sy = Span(y);
+        var op = default(TOp);
+        for (int i = 0; i < sy.Length; i++) sy[i] = op.Forward(sx[i]);
+    }
+
+    /// <summary>dx = op'(x)·dy with the operator's own code.</summary>
+    public static void UnaryBackward<TOp>(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx) where TOp : struct, IUnaryOp
+    {
+        Span<float> sx = Span(x), sdy = Span(dy), sdx = Span(dx);
+        var op = default(TOp);
+        for (int i = 0; i < sdx.Length; i++) sdx[i] = op.Backward(sx[i], sdy[i]);
+    }
 }
