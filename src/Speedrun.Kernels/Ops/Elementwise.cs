@@ -129,12 +129,14 @@ internal sealed class ElementwiseKernels
     public void ToBFloat16(ArrayView<float> x, ArrayView<BFloat16> y)
     {
         Shapes.SameLength("ToBFloat16", x, y);
+        if (_device.RunsOnHost) { HostSimd.ToBFloat16(x, y); return; }
         _toBf16(Grid(y.Length), x, y);
     }
 
     public void ToFloat32(ArrayView<BFloat16> x, ArrayView<float> y)
     {
         Shapes.SameLength("ToFloat32", x, y);
+        if (_device.RunsOnHost) { HostSimd.ToFloat32(x, y); return; }
         _toF32(Grid(y.Length), x, y);
     }
 }

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using ILGPU;
 using ILGPU.Runtime;
+using Speedrun.Kernels.Numerics;
 
 namespace Speedrun.Kernels.Ops;
 
@@ -209,5 +210,63 @@ internal static unsafe class HostSimd
         Span<float> sx = Span(x), sdy = Span(dy), sdx = Span(dx);
         var op = default(TOp);
         for (int i = 0; i < sdx.Length; i++) sdx[i] = op.Backward(sx[i], sdy[i]);
+    }
+
+    static Span<BFloat16> Span(ArrayView<BFloat16> v) =>
+        v.Length == 0 ? default : new Span<BFloat16>((void*)v.LoadEffectiveAddressAsPtr<BFloat16>(), v.IntLength);
+
+    /// <summary>fp32 → bf16, round to nearest even (the kernel's code).</summary>
+    public static void ToBFloat16(ArrayView<float> x, ArrayView<BFloat16> y)
+    {
+        Span<float> sx = Span(x);
+        Span<BFloat16> sy = Span(y);
+        for (int i = 0; i < sy.Length; i++) sy[i] = new BFloat16(BFloat16.Round(sx[i]));
+    }
+
+    /// <summary>bf16 → fp32 (exact).</summary>
+    public static void ToFloat32(ArrayView<BFloat16> x, ArrayView<float> y)
+    {
+        Span<BFloat16> sx = Span(x);
+        Span<float> sy = Span(y);
+        for (int i = 0; i < sy.Length; i++) sy[i] = BFloat16.Widen(sx[i].Bits);
+    }
+
+    /// <summary>x seen as (outer, n0, mid, n1, inner) → y as (outer, n1, mid, n0, inner), copying inner runs.</summary>
+    public static void Transpose(ArrayView<float> x, int outer, int n0, int mid, int n1, int inner, ArrayView<float> y)
+    {
+        Span<float> sx = Span(x), sy = Span(y);
+        for (int a = 0; a < outer; a++)
+            for (int i1 = 0; i1 < n1; i1++)
+                for (int b = 0; b < mid; b++)
+                    for (int i0 = 0; i0 < n0; i0++)
+                        sx.Slice((((a * n0 + i0) * mid + b) * n1 + i1) * inner, inner)
+                          .CopyTo(sy.Slice((((a * n1 + i1) * mid + b) * n0 + i0) * inner, inner));
+    }
+
+    /// <summary>dst[r, dstCol + c] = src[r, srcCol + c] for a rows × width block.</summary>
+    public static void CopyColumns(ArrayView<float> src, int srcWidth, int srcCol, ArrayView<float> dst, int dstWidth, int dstCol, int rows, int width)
+    {
+        Span<float> s = Span(src), d = Span(dst);
+        for (int r = 0; r < rows; r++) s.Slice(r * srcWidth + srcCol, width).CopyTo(d.Slice(r * dstWidth + dstCol, width));
+    }
+
+    /// <summary>y[i] = alpha·g[i / width].</summary>
+    public static void Repeat(ArrayView<float> g, int width, float alpha, ArrayView<float> y)
+    {
+        Span<float> sg = Span(g), sy = Span(y);
+        for (int r = 0; r < sg.Length; r++) sy.Slice(r * width, width).Fill(alpha * sg[r]);
+    }
+
+    /// <summary>y[r] = Σ_c x[r, c], left to right (the kernel's order with one lane).</summary>
+    public static void RowSums(ArrayView<float> x, int rows, int width, ArrayView<float> y)
+    {
+        Span<float> sx = Span(x), sy = Span(y);
+        for (int r = 0; r < rows; r++)
+        {
+            float s = 0f;
+            var row = sx.Slice(r * width, width);
+            for (int c = 0; c < row.Length; c++) s += row[c];
+            sy[r] = s;
+        }
     }
 }

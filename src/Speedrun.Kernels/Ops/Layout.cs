@@ -76,6 +76,7 @@ internal sealed class LayoutKernels
 {
     readonly Runtime.Device _device;
     readonly int _lanes;
+    readonly bool _host;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, int, int> _transpose;
     readonly Action<KernelConfig, ArrayView<float>, int, int, ArrayView<float>, int, int, int, int> _copyColumns;
     readonly Action<KernelConfig, ArrayView<float>, int, float, ArrayView<float>> _repeat;
@@ -88,6 +89,7 @@ internal sealed class LayoutKernels
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
+        _host = device.RunsOnHost && rowLanes == device.Launch.RowLanes; // an explicit lane count means: test the kernel
         var acc = device.Accelerator;
         _transpose = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, int>(LayoutKernelMethods.TransposeKernel);
         _copyColumns = acc.LoadStreamKernel<ArrayView<float>, int, int, ArrayView<float>, int, int, int, int>(
@@ -103,6 +105,7 @@ internal sealed class LayoutKernels
         Shapes.Expect(op, x, "x", ("outer", outer), ("n0", n0), ("mid", mid), ("n1", n1), ("inner", inner));
         Shapes.SameLength(op, x, y);
         if (y.Length == 0) return;
+        if (_host) { HostSimd.Transpose(x, outer, n0, mid, n1, inner, y); return; }
         _transpose(_device.Launch.For(y.Length), x, y, n0, mid, n1, inner);
     }
 
@@ -117,6 +120,7 @@ internal sealed class LayoutKernels
         Shapes.Expect(op, src, "src", ("rows", rows), ("srcWidth", srcWidth));
         Shapes.Expect(op, dst, "dst", ("rows", rows), ("dstWidth", dstWidth));
         if ((long)rows * width == 0) return;
+        if (_host) { HostSimd.CopyColumns(src, srcWidth, srcCol, dst, dstWidth, dstCol, rows, width); return; }
         _copyColumns(_device.Launch.For((long)rows * width), src, srcWidth, srcCol, dst, dstWidth, dstCol, rows, width);
     }
 
@@ -125,6 +129,7 @@ internal sealed class LayoutKernels
     {
         Shapes.Expect("Repeat", y, "y", ("g", g.Length), ("width", width));
         if (y.Length == 0) return;
+        if (_host) { HostSimd.Repeat(g, width, alpha, y); return; }
         _repeat(_device.Launch.For(y.Length), g, width, alpha, y);
     }
 
@@ -134,6 +139,7 @@ internal sealed class LayoutKernels
         Shapes.Expect("RowSums", x, "x", ("rows", rows), ("width", width));
         Shapes.Expect("RowSums", y, "y", ("rows", rows));
         if (rows == 0) return;
+        if (_host) { HostSimd.RowSums(x, rows, width, y); return; }
         _rowSums(_device.Launch.ForRows(rows), x, rows, width, y, _lanes);
     }
 }

@@ -155,4 +155,21 @@ public class HostSimdTests
         Close(kernel.Grad.Select(x => (double)x).ToArray(), host.Grad, 1e-8, 2e-5, "cross-entropy gradient, host vs kernel");
         Assert.All(Enumerable.Range(0, vp), j => Assert.Equal(0f, host.Grad[2 * vp + j])); // the ignored row
     }
+
+    [Fact]
+    public void LayoutMatchesTheKernels()
+    {
+        var x = Data(14, 2 * 3 * 4 * 5 * 6);
+        Same("transpose", [x, new float[x.Length]], (d, v) => d.Layout().Transpose(v[0], 2, 3, 4, 5, 6, v[1]));
+        Same("copy columns", [x, new float[60 * 20]], (d, v) => d.Layout().CopyColumns(v[0], 12, 3, v[1], 20, 7, 60, 5));
+        var g = Data(15, 7);
+        Same("repeat", [g, new float[7 * 9]], (d, v) => d.Layout().Repeat(v[0], 9, 0.5f, v[1]));
+        // Row sums: the warp-row device sums with two lanes (another order); the host path keeps the one-lane
+        // kernel's order, left to right, which this reference spells out.
+        using var xs = Cpu.Accelerator.Allocate1D(x);
+        using var sums = Cpu.Accelerator.Allocate1D<float>(60);
+        Cpu.Layout().RowSums(xs.View, 60, 12, sums.View);
+        var expected = Enumerable.Range(0, 60).Select(r => { float s = 0f; for (int c = 0; c < 12; c++) s += x[r * 12 + c]; return s; }).ToArray();
+        Assert.Equal(Bits(expected), Bits(Download(sums.View)));
+    }
 }
