@@ -81,6 +81,7 @@ internal sealed class AttentionKernels
 {
     readonly Runtime.Device _device;
     readonly int _lanes;
+    readonly bool _host;
     readonly Action<KernelConfig, ArrayView<float>, int, int, float, int, int> _softmax;
     readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, int, float, int, int> _softmaxBackward;
 
@@ -92,6 +93,7 @@ internal sealed class AttentionKernels
     {
         _device = device;
         _lanes = Lanes.Check(device, rowLanes);
+        _host = device.RunsOnHost && rowLanes == device.Launch.RowLanes; // an explicit lane count means: test the kernel
         var acc = device.Accelerator;
         _softmax = acc.LoadStreamKernel<ArrayView<float>, int, int, float, int, int>(AttentionKernelMethods.SoftmaxKernel);
         _softmaxBackward = acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, float, int, int>(
@@ -116,7 +118,8 @@ internal sealed class AttentionKernels
         int matrices = B * NH;
         var blas = _device.Blas;
         blas.Gemm(Gemm.DenseBatched(false, true, T, T, HS, matrices), q, k, att);
-        _softmax(RowGrid((long)matrices * T), att, T, matrices * T, scale, causal ? 1 : 0, _lanes);
+        if (_host) HostSimd.AttentionSoftmax(att, T, matrices * T, scale, causal);
+        else _softmax(RowGrid((long)matrices * T), att, T, matrices * T, scale, causal ? 1 : 0, _lanes);
         blas.Gemm(Gemm.DenseBatched(false, false, T, HS, T, matrices), att, v, y);
     }
 
@@ -136,7 +139,8 @@ internal sealed class AttentionKernels
         using var dAtt = _device.Pool.Rent<float>(att.Length);
         blas.Gemm(Gemm.DenseBatched(false, true, T, T, HS, matrices), dy, v, dAtt.View);
         blas.Gemm(Gemm.DenseBatched(true, false, T, HS, T, matrices), att, dy, dv);
-        _softmaxBackward(RowGrid((long)matrices * T), att, dAtt.View, T, matrices * T, scale, causal ? 1 : 0, _lanes);
+        if (_host) HostSimd.AttentionSoftmaxBackward(att, dAtt.View, T, matrices * T, scale, causal);
+        else _softmaxBackward(RowGrid((long)matrices * T), att, dAtt.View, T, matrices * T, scale, causal ? 1 : 0, _lanes);
         blas.Gemm(Gemm.DenseBatched(false, false, T, HS, T, matrices), dAtt.View, k, dq);
         blas.Gemm(Gemm.DenseBatched(true, false, T, HS, T, matrices), dAtt.View, q, dk);
     }

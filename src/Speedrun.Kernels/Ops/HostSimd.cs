@@ -196,20 +196,46 @@ internal static unsafe class HostSimd
         });
     }
 
+    /// <summary>Runs body(start, count) over items [0, n) in one contiguous block per core (one block when the
+    /// work, n·itemSize elements, is small).</summary>
+    static void Blocks(int n, Action<int, int> body, long itemSize = 1)
+    {
+        long work = n * itemSize;
+        int workers = work < 65536 ? 1 : (int)Math.Min(Math.Min(Environment.ProcessorCount, work / 32768), n);
+        if (workers <= 1) { body(0, n); return; }
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        {
+            int first = (int)((long)n * w / workers), end = (int)((long)n * (w + 1) / workers);
+            body(first, end - first);
+        });
+    }
+
     /// <summary>y = op(x) with the operator's own code (the same the kernel runs), one call per element.</summary>
     public static void Unary<TOp>(ArrayView<float> x, ArrayView<float> y) where TOp : struct, IUnaryOp
     {
-        Span<float> sx = Span(x), sy = Span(y);
-        var op = default(TOp);
-        for (int i = 0; i < sy.Length; i++) sy[i] = op.Forward(sx[i]);
+        nint px = (nint)x.LoadEffectiveAddressAsPtr<float>(), py = (nint)y.LoadEffectiveAddressAsPtr<float>();
+        Blocks(y.IntLength, (first, count) =>
+        {
+            var sx = new ReadOnlySpan<float>((float*)px + first, count);
+            var sy = new Span<float>((float*)py + first, count);
+            var op = default(TOp);
+            for (int i = 0; i < sy.Length; i++) sy[i] = op.Forward(sx[i]);
+        });
     }
 
     /// <summary>dx = op'(x)·dy with the operator's own code.</summary>
     public static void UnaryBackward<TOp>(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx) where TOp : struct, IUnaryOp
     {
-        Span<float> sx = Span(x), sdy = Span(dy), sdx = Span(dx);
-        var op = default(TOp);
-        for (int i = 0; i < sdx.Length; i++) sdx[i] = op.Backward(sx[i], sdy[i]);
+        nint px = (nint)x.LoadEffectiveAddressAsPtr<float>(), pdy = (nint)dy.LoadEffectiveAddressAsPtr<float>(),
+            pdx = (nint)dx.LoadEffectiveAddressAsPtr<float>();
+        Blocks(dx.IntLength, (first, count) =>
+        {
+            var sx = new ReadOnlySpan<float>((float*)px + first, count);
+            var sdy = new ReadOnlySpan<float>((float*)pdy + first, count);
+            var sdx = new Span<float>((float*)pdx + first, count);
+            var op = default(TOp);
+            for (int i = 0; i < sdx.Length; i++) sdx[i] = op.Backward(sx[i], sdy[i]);
+        });
     }
 
     static Span<BFloat16> Span(ArrayView<BFloat16> v) =>
@@ -268,5 +294,49 @@ internal static unsafe class HostSimd
             for (int c = 0; c < row.Length; c++) s += row[c];
             sy[r] = s;
         }
+    }
+
+    /// <summary>Attention's masked softmax, in place on rows of T (the kernel's code with one lane per row),
+    /// rows split over the cores.</summary>
+    public static void AttentionSoftmax(ArrayView<float> att, int T, int rows, float scale, bool causal)
+    {
+        nint p = (nint)att.LoadEffectiveAddressAsPtr<float>();
+        Blocks(rows, (first, count) =>
+        {
+            for (int row = first; row < first + count; row++)
+            {
+                var r = new Span<float>((float*)p + (long)row * T, T);
+                int last = causal ? row % T : T - 1;
+                float max = -float.MaxValue;
+                for (int j = 0; j <= last; j++) max = ILGPU.Algorithms.XMath.Max(max, scale * r[j]);
+                float sum = 0f;
+                for (int j = 0; j <= last; j++)
+                {
+                    float e = ILGPU.Algorithms.XMath.Exp(scale * r[j] - max);
+                    r[j] = e;
+                    sum += e;
+                }
+                float inverse = 1f / sum;
+                for (int j = 0; j < T; j++) r[j] = j <= last ? r[j] * inverse : 0f;
+            }
+        }, itemSize: T);
+    }
+
+    /// <summary>Its backward, in place on dAtt (the kernel's code with one lane per row).</summary>
+    public static void AttentionSoftmaxBackward(ArrayView<float> att, ArrayView<float> dAtt, int T, int rows, float scale, bool causal)
+    {
+        nint pa = (nint)att.LoadEffectiveAddressAsPtr<float>(), pd = (nint)dAtt.LoadEffectiveAddressAsPtr<float>();
+        Blocks(rows, (first, count) =>
+        {
+            for (int row = first; row < first + count; row++)
+            {
+                var a = new ReadOnlySpan<float>((float*)pa + (long)row * T, T);
+                var d = new Span<float>((float*)pd + (long)row * T, T);
+                int last = causal ? row % T : T - 1;
+                float dot = 0f;
+                for (int j = 0; j <= last; j++) dot += a[j] * d[j];
+                for (int j = 0; j < T; j++) d[j] = j <= last ? scale * a[j] * (d[j] - dot) : 0f;
+            }
+        }, itemSize: T);
     }
 }
