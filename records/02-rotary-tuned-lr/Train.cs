@@ -47,6 +47,7 @@ for (int step = 0; step <= hp.Steps; step++)
         ctx.AddTrainLoss(loss, 1f / hp.Accumulation);
     }
     using (GradMode.NoGrad())
+    using (new TensorScope()) // frees the norms
         foreach (var p in model.Parameters()) p.Grad!.Div_(p.Grad.Norm().Add_(1e-6f)); // g / (‖g‖ + 1e-6)
     foreach (var group in optimizer.Groups) group.Lr = group.InitialLr * hp.LearningRateScale(step);
     optimizer.Step();
