@@ -15,4 +15,14 @@ var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun record
     DoctorCommand.Create(),
     ExecCommand.Create(),
 };
-return root.Parse(args).Invoke();
+// A mistake the user can fix (a malformed track or record file, a missing file, a bad argument) is reported
+// in one line naming the file or field, without a stack trace; anything else is a bug and keeps its trace.
+try
+{
+    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException or ArgumentException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}

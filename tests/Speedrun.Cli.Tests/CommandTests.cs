@@ -42,6 +42,20 @@ public sealed class CommandTests : IDisposable
         Assert.Contains(1, runnable);
     }
 
+    /// <summary>A malformed track file is named with its field in one line on stderr, exit code 2, no stack trace.</summary>
+    [Fact]
+    public void AMalformedTrackFileIsNamedWithoutAStackTrace()
+    {
+        var path = Path.Combine(_repo.Root, "tracks", "ladder.json");
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"val_tokens\"", "\"sequence_length\": 64, \"val_tokens\""));
+        var result = _repo.Cli("records");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("error: ", result.Stderr);
+        Assert.Contains("ladder.json", result.Stderr);
+        Assert.Contains("sequence_length", result.Stderr);
+        Assert.DoesNotContain("   at ", result.Stderr);
+    }
+
     [Fact]
     public void TaskWritesAWorkspaceWithTheChosenHints()
     {
