@@ -1,12 +1,50 @@
-using Speedrun.Core.Training.Optimizers;
 using TorchSharp;
-using Tensor = Speedrun.Core.Autograd.Tensor;
+using Parameter = TorchSharp.Modules.Parameter;
 
 namespace Speedrun.Core.Tests.Training;
 
 /// <summary>
-/// What the oracle tests of records 3 and 4 share: both train the block matrices with the program's own Muon
-/// class and the tied embedding/head with AdamW (β 0.9, 0.95, eps 1e-8, no weight decay), at fixed rates.
+/// The twin's side of the optimizers of a record that trains with Muon (records 3-11), from records.md's rates
+/// rather than the program's: Muon on every block matrix (h.*, 2-D); Adam (β 0.9, 0.95, eps 1e-8, no weight
+/// decay) on each named parameter at its rate; Adam on every block scalar (h.*, fewer than 2 dims) and the U-net's
+/// skip_weights at <see cref="ScalarLr"/>.
+/// </summary>
+sealed record TwinOptimizers
+{
+    public required MuonTwin.Options Muon { get; init; }
+    public required double MuonLr { get; init; }
+    public double Momentum { get; init; } = 0.95;
+    /// <summary>Records 9+: Muon's momentum goes linearly from 0.85 to <see cref="Momentum"/> over these steps
+    /// (0: no warm-up).</summary>
+    public int MomentumWarmupSteps { get; init; }
+    /// <summary>Adam on these parameters, each at its rate: wte (records 3-7), wte and lm_head (records 8+).</summary>
+    public required IReadOnlyList<(string Name, double Lr)> Adam { get; init; }
+    /// <summary>Records 9+: the rate of the scalars' Adam.</summary>
+    public double? ScalarLr { get; init; }
+    /// <summary>Records 10+: the embedding and the scalars rounded to bf16 after each step.</summary>
+    public bool RoundBf16Parameters { get; init; }
+
+    /// <summary>Records 9-11 at a given Muon/scalar/embedding/head rate, momentum warm-up over
+    /// <paramref name="warmupSteps"/>.</summary>
+    public static TwinOptimizers Records9To11(MuonTwin.Options muon, double muonLr, double embeddingLr, double headLr,
+        double scalarLr, int warmupSteps, bool roundBf16) => new()
+    {
+        Muon = muon, MuonLr = muonLr, Adam = [("wte.weight", embeddingLr), ("lm_head.weight", headLr)],
+        ScalarLr = scalarLr, MomentumWarmupSteps = warmupSteps, RoundBf16Parameters = roundBf16,
+    };
+
+    /// <summary>Momentum at step <paramref name="step"/>: (1 − f)·0.85 + f·Momentum, f = min(step / warm-up, 1).</summary>
+    public double MomentumAt(int step)
+    {
+        if (MomentumWarmupSteps == 0) return Momentum;
+        double f = Math.Min((double)step / MomentumWarmupSteps, 1);
+        return (1 - f) * 0.85 + f * Momentum;
+    }
+}
+
+/// <summary>
+/// What the oracle tests of records 3-11 share: the record's own optimizers (<see cref="RecordOptimizers"/>) on
+/// its model, <see cref="TwinOptimizers"/> on the twin, stepped together.
 /// </summary>
 static class MuonRecordOracle
 {
@@ -20,67 +58,63 @@ static class MuonRecordOracle
     /// </summary>
     public static Disagreement TrainingTolerance { get; } = new(Loss: 3e-5, Tensors: 0.12);
 
-    /// <summary>The program's Muon, reached by reflection: constructor (parameters, lr, momentum), Step(), Lr.</summary>
-    sealed class ProgramMuon : IDisposable
+    /// <summary>The twin's optimizers; the returned step takes the step index.</summary>
+    static Action<int> TwinStep(RotaryGptTwin twin, TwinOptimizers setup)
     {
-        readonly object _muon;
-
-        public ProgramMuon(RecordGpt gpt, IReadOnlyList<Tensor> parameters, float lr, float momentum)
+        var adams = setup.Adam.Select(a => torch.optim.Adam([twin.Parameters[a.Name]], a.Lr, 0.9, 0.95, 1e-8)).ToList();
+        var blocks = twin.Parameters.Where(p => p.Key.StartsWith("h.")).ToList();
+        var muon = new MuonTwin(blocks.Where(p => p.Value.dim() == 2).Select(p => p.Value), setup.MuonLr, setup.Momentum, setup.Muon);
+        var scalars = blocks.Where(p => p.Value.dim() < 2).Select(p => p.Value)
+            .Concat(twin.Parameters.TryGetValue("skip_weights", out var skips) ? [skips] : Array.Empty<Parameter>()).ToList();
+        var scalarAdam = setup.ScalarLr is double lr ? torch.optim.Adam(scalars, lr, 0.9, 0.95, 1e-8) : null;
+        var rounded = setup.Adam.Where(a => a.Name == "wte.weight").Select(a => twin.Parameters[a.Name]).Concat(scalars).ToList();
+        return step =>
         {
-            var type = gpt.Program.Type("Muon");
-            _muon = Activator.CreateInstance(type, parameters, lr, momentum)!;
-            float actual = (float)type.GetProperty("Lr")!.GetValue(_muon)!;
-            if (actual != lr) throw new InvalidOperationException($"Muon.Lr is {actual} after construction with lr {lr}.");
-        }
-
-        public void Step() => _muon.GetType().GetMethod("Step")!.Invoke(_muon, null);
-
-        public void Dispose() => ((IDisposable)_muon).Dispose();
+            foreach (var adam in adams) adam.step();
+            muon.Momentum = setup.MomentumAt(step);
+            muon.Step();
+            scalarAdam?.step();
+            if (setup.RoundBf16Parameters)
+                using (torch.no_grad())
+                    foreach (var p in rounded) p.copy_(p.to_type(torch.ScalarType.BFloat16).to_type(torch.ScalarType.Float64));
+        };
     }
 
-    /// <summary>The record's two optimizers over our model: AdamW on Gpt.HeadParameters(), Muon on
-    /// Gpt.BlockParameters(); the returned step runs both.</summary>
-    static (Action Step, IDisposable Owner) OurOptimizers(RecordGpt ours, float adamLr, float muonLr, float momentum)
+    /// <summary><paramref name="steps"/> steps of the record's optimizers on its model and of
+    /// <paramref name="setup"/> on the twin, from their current weights.</summary>
+    /// <remarks>Records 10+ (<see cref="TwinOptimizers.RoundBf16Parameters"/>) measure their scalars against their
+    /// reach, ScalarLr·steps (see <see cref="RecordOracle.Training(RecordGpt, RotaryGptTwin, int, int, Action{int}, Action{int}, double)"/>).</remarks>
+    public static Disagreement Training(RecordGpt ours, RotaryGptTwin twin, TwinOptimizers setup, int steps, int batchSeed = 100)
     {
-        var adam = new AdamW(new AdamW.Group(ours.ParameterList("HeadParameters"), adamLr, 0.9f, 0.95f, 1e-8f, weightDecay: 0f));
-        var muon = new ProgramMuon(ours, ours.ParameterList("BlockParameters"), muonLr, momentum);
-        return (() => { adam.Step(); muon.Step(); }, new Owner(adam, muon));
+        using var optimizers = new RecordOptimizers(ours);
+        double reach = setup.RoundBf16Parameters ? setup.ScalarLr!.Value * steps : 0;
+        return RecordOracle.Training(ours, twin, steps, batchSeed, optimizers.Step, TwinStep(twin, setup), reach);
     }
 
-    sealed class Owner(params IDisposable[] owned) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var o in owned) o.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// <paramref name="steps"/> steps of the record's optimizers on its model and on the twin, whose Muon follows
-    /// <paramref name="muon"/>; the twin's own partition: Muon on every block matrix (h.*), AdamW on wte.
-    /// </summary>
+    /// <summary>Records 3-4: Muon (<paramref name="muon"/> on the twin) and AdamW on the tied embedding/head, at
+    /// the given rates on both sides (set on the program through its Hyperparameters).</summary>
     public static Disagreement Training(string record, MuonTwin.Options muon, float adamLr, float muonLr, float momentum,
         int steps, int seed)
     {
-        using var ours = new RecordGpt(record, new OracleSizes(), seed);
-        var twin = ours.Twin();
-        var (step, owner) = OurOptimizers(ours, adamLr, muonLr, momentum);
-        using var _ = owner;
-        var twinAdam = torch.optim.AdamW([twin.Parameters["wte.weight"]], adamLr, 0.9, 0.95, 1e-8, 0);
-        var twinMuon = new MuonTwin(twin.Parameters.Where(p => p.Key.StartsWith("h.")).Select(p => p.Value), muonLr, momentum, muon);
-        return RecordOracle.Training(ours, twin, steps, batchSeed: 100, step, () =>
-        {
-            twinAdam.step();
-            twinMuon.Step();
-        });
+        using var ours = new RecordGpt(record, new OracleSizes(), seed, Rates(adamLr, muonLr, momentum));
+        var setup = new TwinOptimizers { Muon = muon, MuonLr = muonLr, Momentum = momentum, Adam = [("wte.weight", adamLr)] };
+        return Training(ours, ours.Twin(), setup, steps);
     }
 
     /// <summary>The losses of <paramref name="steps"/> steps of the record's optimizers from a fresh model.</summary>
     public static float[] Losses(string record, float adamLr, float muonLr, float momentum, int steps, int seed)
     {
-        using var ours = new RecordGpt(record, new OracleSizes(), seed);
-        var (step, owner) = OurOptimizers(ours, adamLr, muonLr, momentum);
-        using var _ = owner;
-        return RecordOracle.Losses(ours, steps, batchSeed: 200, step);
+        using var ours = new RecordGpt(record, new OracleSizes(), seed, Rates(adamLr, muonLr, momentum));
+        return Losses(ours, steps);
     }
+
+    /// <summary>The losses of <paramref name="steps"/> steps of the record's optimizers on a model.</summary>
+    public static float[] Losses(RecordGpt ours, int steps)
+    {
+        using var optimizers = new RecordOptimizers(ours);
+        return RecordOracle.Losses(ours, steps, batchSeed: 200, optimizers.Step);
+    }
+
+    static (string, object)[] Rates(float adamLr, float muonLr, float momentum) =>
+        [("LearningRate", adamLr), ("MuonLearningRate", muonLr), ("MuonMomentum", momentum)];
 }

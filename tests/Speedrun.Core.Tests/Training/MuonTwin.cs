@@ -6,9 +6,10 @@ using Parameter = TorchSharp.Modules.Parameter;
 namespace Speedrun.Core.Tests.Training;
 
 /// <summary>
-/// Muon as records 3 and 4 define it, written with TorchSharp in float64, bf16 emulated by rounding to bf16
+/// Muon as records 3-11 define it, written with TorchSharp in float64, bf16 emulated by rounding to bf16
 /// (through fp32, as an fp32 accumulator is rounded) exactly where the records round. Per matrix:
-/// buf = m·buf + g; direction = g + m·buf (Nesterov); W −= lr·scale·NS5(direction).
+/// buf = m·buf + g; direction = g + m·buf (Nesterov); W −= lr·scale·NS5(direction) (records 6+: W −=
+/// lr·bf16(scale·NS5(direction)), the update written to a bf16 buffer).
 /// </summary>
 sealed class MuonTwin
 {
@@ -23,6 +24,14 @@ sealed class MuonTwin
         public bool SplitQkv { get; init; }
         /// <summary>The factor on the lr of an orthogonalised (rows × cols) matrix or block.</summary>
         public Func<long, long, double> Scale { get; init; } = (_, _) => 1;
+        /// <summary>NS5 normalises in bf16, X = bf16(G), X = bf16(X / bf16(bf16(‖X‖) + 1e-7)) (records 5+), rather
+        /// than by G's own norm, X = bf16(bf16(G) / (‖G‖ + 1e-7)).</summary>
+        public bool NormaliseInBf16 { get; init; }
+        /// <summary>The scaled update rounded to bf16 before it is applied (records 6+: the flat bf16 buffer).</summary>
+        public bool RoundUpdate { get; init; }
+        /// <summary>NS5's step as B = b·A + (c·A)·A, X = a·X + B·X (records 11+) rather than B = A·X,
+        /// X = a·X + b·B + (c·A)·B.</summary>
+        public bool Reassociated { get; init; }
     }
 
     /// <summary>Record 3: one NS5 per matrix, no shape scale.</summary>
@@ -31,15 +40,30 @@ sealed class MuonTwin
     /// <summary>Record 4: the q/k/v blocks split, scale √max(rows, cols) (√C for each block).</summary>
     public static Options Record4 { get; } = new() { SplitQkv = true, Scale = (rows, cols) => Math.Sqrt(Math.Max(rows, cols)) };
 
+    /// <summary>Record 5: record 4 normalising in bf16 (it has no fused q/k/v left to split).</summary>
+    public static Options Record5 { get; } = Record4 with { NormaliseInBf16 = true };
+
+    /// <summary>Records 6-7: record 5 with each scaled update rounded to bf16.</summary>
+    public static Options Record6 { get; } = Record5 with { RoundUpdate = true };
+
+    /// <summary>Records 8-10: scale √max(1, rows/cols).</summary>
+    public static Options Record8 { get; } = Record6 with { SplitQkv = false, Scale = (rows, cols) => Math.Sqrt(Math.Max(1.0, (double)rows / cols)) };
+
+    /// <summary>Record 11: NS5 re-associated.</summary>
+    public static Options Record11 { get; } = Record8 with { Reassociated = true };
+
     readonly List<(Parameter Param, TTensor Buffer)> _state;
-    readonly double _lr, _momentum;
+    readonly double _lr;
     readonly Options _options;
 
     public MuonTwin(IEnumerable<Parameter> parameters, double lr, double momentum, Options options)
     {
         _state = parameters.Select(p => (p, torch.zeros_like(p).detach())).ToList();
-        (_lr, _momentum, _options) = (lr, momentum, options);
+        (_lr, Momentum, _options) = (lr, momentum, options);
     }
+
+    /// <summary>The momentum of the next step (records 9+ warm it up).</summary>
+    public double Momentum { get; set; }
 
     public void Step()
     {
@@ -47,8 +71,8 @@ sealed class MuonTwin
         foreach (var (p, buffer) in _state)
         {
             var g = p.grad!;
-            buffer.mul_(_momentum).add_(g);
-            var direction = _options.Nesterov ? g + _momentum * buffer : buffer;
+            buffer.mul_(Momentum).add_(g);
+            var direction = _options.Nesterov ? g + Momentum * buffer : buffer;
             long rows = direction.shape[0], cols = direction.shape[1];
             TTensor update;
             double scale;
@@ -62,28 +86,39 @@ sealed class MuonTwin
                 update = NewtonSchulz5(direction);
                 scale = _options.Scale(rows, cols);
             }
-            p.sub_(_lr * scale * update);
+            if (_options.RoundUpdate) p.sub_(_lr * Bf16(scale * update));
+            else p.sub_(_lr * scale * update);
         }
     }
 
     static TTensor Bf16(TTensor x) => x.to_type(ScalarType.Float32).to_type(ScalarType.BFloat16).to_type(ScalarType.Float64);
 
     /// <summary>
-    /// X = bf16(bf16(G) / (‖G‖ + 1e-7)), transposed when tall; five times A = bf16(X·Xᵀ), B = bf16(A·X),
-    /// X = bf16(a·X + b·B + bf16(bf16(c·A)·B)): each product of bf16 operands accumulated in float64 (the
-    /// records accumulate in fp32) and rounded, the element-wise sum rounded once (torch.compile fuses it).
+    /// X = bf16(bf16(G) / (‖G‖ + 1e-7)) (or normalised in bf16), transposed when tall; five times A = bf16(X·Xᵀ),
+    /// B = bf16(A·X), X = bf16(a·X + b·B + bf16(bf16(c·A)·B)) (or B = bf16(b·A + bf16(bf16(c·A)·A)),
+    /// X = bf16(a·X + bf16(B·X))): each product of bf16 operands accumulated in float64 (the records accumulate
+    /// in fp32) and rounded, each element-wise sum rounded once (torch.compile fuses it).
     /// </summary>
     TTensor NewtonSchulz5(TTensor g)
     {
         var (a, b, c) = _options.Coefficients;
-        var x = Bf16(Bf16(g) / (g.norm() + 1e-7));
+        var x = Bf16(g);
+        x = _options.NormaliseInBf16 ? Bf16(x / Bf16(Bf16(x.norm()) + 1e-7)) : Bf16(x / (g.norm() + 1e-7));
         bool tall = g.shape[0] > g.shape[1];
         if (tall) x = x.t();
         for (int i = 0; i < 5; i++)
         {
             var A = Bf16(x.matmul(x.t()));
-            var B = Bf16(A.matmul(x));
-            x = Bf16(a * x + b * B + Bf16(Bf16(c * A).matmul(B)));
+            if (_options.Reassociated)
+            {
+                var B = Bf16(b * A + Bf16(Bf16(c * A).matmul(A)));
+                x = Bf16(a * x + Bf16(B.matmul(x)));
+            }
+            else
+            {
+                var B = Bf16(A.matmul(x));
+                x = Bf16(a * x + b * B + Bf16(Bf16(c * A).matmul(B)));
+            }
         }
         return tall ? x.t() : x;
     }

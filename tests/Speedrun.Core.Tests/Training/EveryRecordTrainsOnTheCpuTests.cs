@@ -1,0 +1,67 @@
+using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Runs;
+
+namespace Speedrun.Core.Tests.Training;
+
+/// <summary>
+/// Every record folder with a Train.cs: the program compiled as the runner compiles it, its model built at a tiny
+/// size through its Hyperparameters (4 blocks, width 128, its own head size, 520 tokens, 2 × 32-token
+/// sequences; records 9+ with a 2-step momentum warm-up so the warm-up runs), its own optimizers wired as its loop
+/// wires them (<see cref="RecordOptimizers"/>: the record's rates held at their peak), three steps on one batch.
+/// Three, not two: from records 8's zero head every gradient upstream of it is zero at the first step, and q, k, v
+/// and c_fc first get one at the third.
+/// </summary>
+public class EveryRecordTrainsOnTheCpuTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Records { get; } = new(
+        Directory.GetDirectories(Path.Combine(BenchmarkCatalog.FindRoot(AppContext.BaseDirectory), "records"))
+            .Where(d => File.Exists(Path.Combine(d, "Train.cs")))
+            .Select(d => Path.GetFileName(d)!)
+            .Order());
+
+    [Theory]
+    [MemberData(nameof(Records))]
+    public void ThreeStepsOfItsOwnOptimizersLowerTheLossAndMoveEveryParameter(string record)
+    {
+        var program = RecordProgram.Load(record);
+        var defaults = program.Hyperparameters();
+        var size = new OracleSizes(Layers: 4, Dim: 128, HeadDim: LoadedProgram.Get<int>(defaults, "HeadDim"), Vocab: 520,
+            SequenceLength: 32, Batch: 2);
+        (string, object)[] settings = defaults.GetType().GetProperty("MomentumWarmupSteps") is null ? [] : [("MomentumWarmupSteps", 2)];
+        using var ours = new RecordGpt(record, size, seed: 1, settings);
+        using var optimizers = new RecordOptimizers(ours);
+        output.WriteLine($"{record}: {optimizers.Description}; products in {ours.Precision}");
+
+        var start = ours.Model.NamedParameters().ToDictionary(p => p.Name, p => p.Value.ToArray());
+        var batch = size.MakeBatch(seed: 5);
+        var losses = new List<float>();
+        var gotGradient = new HashSet<string>();
+        for (int step = 0; step <= 3; step++)
+        {
+            float loss = ours.LossAndBackward(batch);
+            losses.Add(loss);
+            Assert.True(float.IsFinite(loss), $"{record}: loss {loss} at step {step}");
+            if (step == 3) break;
+            foreach (var (name, p) in ours.Model.NamedParameters())
+            {
+                var grad = p.Grad?.ToArray();
+                Assert.True(grad is not null && grad.All(float.IsFinite), $"{record}: {name} has no finite gradient at step {step}");
+                if (grad.Any(g => g != 0)) gotGradient.Add(name);
+            }
+            optimizers.Step(step);
+        }
+        output.WriteLine($"losses on the batch: {string.Join(", ", losses.Select(l => l.ToString("F4")))}");
+        Assert.True(losses[^1] < losses[0], $"{record}: the loss went from {losses[0]} to {losses[^1]} in three steps on one batch");
+
+        // Only layer 0's value-residual λ (records 9+) never gets a gradient: there v1 is v, so (1 − λ)·v + λ·v1 = v.
+        var without = start.Keys.Except(gotGradient).ToList();
+        Assert.True(without.All(n => n == "h.0.attn.lamb"), $"{record}: no gradient in three steps for {string.Join(", ", without)}");
+        foreach (var (name, p) in ours.Model.NamedParameters())
+        {
+            var now = p.ToArray();
+            Assert.True(now.All(float.IsFinite), $"{record}: {name} is not finite after three steps");
+            if (gotGradient.Contains(name))
+                Assert.False(now.SequenceEqual(start[name]), $"{record}: {name} had a gradient but did not move in three steps");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+using Speedrun.Kernels.Numerics;
+
+namespace Speedrun.Core.Tests.Training;
+
+/// <summary>
+/// The starting values records.md gives records 5-11, checked on a record's freshly built model. The oracle tests
+/// fill the zero-initialised matrices before comparing (<see cref="RecordGpt.FillZeroParameters"/>), so this is
+/// where the zeros themselves are checked.
+/// </summary>
+static class InitialWeights
+{
+    /// <summary>
+    /// Every parameter of <paramref name="ours"/> against record <paramref name="record"/>'s start, and no other
+    /// parameters: nn.Linear's U(±1/√fan_in) for q, k, v, c_fc (and the tied embedding/head of records 5-7); zero
+    /// attn.c_proj and mlp.c_proj (5+) and lm_head (8+); an N(0, 1) embedding (8+), with bf16 values (10+);
+    /// λ = [1, 0] and the value-residual λ = 0.5 (9+); skip weights 1 (11).
+    /// </summary>
+    public static void AssertRecordStart(RecordGpt ours, int record)
+    {
+        var expected = new List<string> { "wte.weight" };
+        if (record >= 8) expected.Add("lm_head.weight");
+        if (record >= 11) expected.Add("skip_weights");
+        for (int l = 0; l < ours.Size.Layers; l++)
+        {
+            expected.AddRange(new[] { "attn.c_q", "attn.c_k", "attn.c_v", "attn.c_proj", "mlp.c_fc", "mlp.c_proj" }.Select(m => $"h.{l}.{m}.weight"));
+            if (record >= 9) expected.AddRange([$"h.{l}.lambdas", $"h.{l}.attn.lamb"]);
+        }
+        var named = ours.Model.NamedParameters();
+        Assert.Equal(expected.Order(), named.Select(p => p.Name).Order());
+
+        foreach (var (name, p) in named)
+        {
+            var values = p.ToArray();
+            if (name == "wte.weight" && record >= 8)
+            {
+                double mean = values.Average(v => (double)v), std = Math.Sqrt(values.Average(v => (double)v * v) - mean * mean);
+                Assert.True(Math.Abs(mean) < 5 / Math.Sqrt(values.Length) && Math.Abs(std - 1) < 0.02, $"{name}: mean {mean}, std {std}, not N(0, 1)");
+                if (record >= 10)
+                    Assert.True(values.All(v => BFloat16.FromFloat(v).ToFloat() == v), $"{name}: not bf16 values");
+            }
+            else if (name == "lm_head.weight" || name.EndsWith("c_proj.weight"))
+                Assert.True(values.All(v => v == 0), $"{name}: not all zeros");
+            else if (name.EndsWith(".weight"))
+            {
+                double bound = 1 / Math.Sqrt(p.Dim(1)), std = Math.Sqrt(values.Average(v => (double)v * v));
+                Assert.True(values.All(v => Math.Abs(v) <= bound) && Math.Abs(std * Math.Sqrt(3) / bound - 1) < 0.03,
+                    $"{name}: rms {std}, not U(±{bound})");
+            }
+            else
+                Assert.Equal(name switch
+                {
+                    "skip_weights" => Enumerable.Repeat(1f, ours.Size.Layers - ours.Size.Layers / 2).ToArray(),
+                    _ when name.EndsWith(".lambdas") => [1f, 0f],
+                    _ => [0.5f],
+                }, values);
+        }
+    }
+}
