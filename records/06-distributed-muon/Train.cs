@@ -1,8 +1,9 @@
 // Record 6 of the NanoGPT speedrun (2024-10-18, modded-nanogpt records/2024-10-17_DistributedMuon): record 5 with
 // Muon's work split over the GPUs: rank r orthogonalises the matrices with index i % world == r and writes its
 // scaled updates into a flat bf16 buffer, which an all-reduce (sum) shares, and every rank applies all of them.
-// The maths is record 5's except that updates are rounded to bf16. Here one device plays rank 0 of a world of
-// one, so the sharding runs as written and the all-reduce has nothing to add; the gain is a multi-GPU one.
+// The maths is record 5's except that updates are rounded to bf16 (and QK-norm now comes before rotary, which
+// with exact tables is the same). Here one device plays rank 0 of a world of one, so the sharding runs as
+// written and the all-reduce has nothing to add; the gain is a multi-GPU one.
 // One self-contained program: hyperparameters, model, optimizer, loop. The run context supplies data,
 // device, timing and logging (see Speedrun.Core.Training.RunContext); everything else may change.
 using Speedrun.Core.Autograd;
@@ -183,12 +184,12 @@ sealed class Block : Module
         return x;
     }
 
-    /// <summary>Causal self-attention: rotary, then QK-norm, on q and k in (B, T, H, D); heads moved to (B, H, T, D).</summary>
+    /// <summary>Causal self-attention: QK-norm, then rotary, on q and k in (B, T, H, D); heads moved to (B, H, T, D).</summary>
     Tensor Attention(Tensor x)
     {
         int b = x.Dim(0), t = x.Dim(1), d = _dim / _heads;
-        var q = F.RmsNorm(new Rotary(_rotary).Apply(_q.Forward(x).View(b, t, _heads, d)));
-        var k = F.RmsNorm(new Rotary(_rotary).Apply(_k.Forward(x).View(b, t, _heads, d)));
+        var q = new Rotary(_rotary).Apply(F.RmsNorm(_q.Forward(x).View(b, t, _heads, d)));
+        var k = new Rotary(_rotary).Apply(F.RmsNorm(_k.Forward(x).View(b, t, _heads, d)));
         var v = _v.Forward(x).View(b, t, _heads, d);
         var y = F.ScaledDotProductAttention(q.Transpose(1, 2), k.Transpose(1, 2), v.Transpose(1, 2), isCausal: true);
         return y.Transpose(1, 2).View(b, t, _dim);

@@ -182,12 +182,12 @@ sealed class Block : Module
         return x;
     }
 
-    /// <summary>Causal self-attention: rotary, then QK-norm, on q and k in (B, T, H, D); heads moved to (B, H, T, D).</summary>
+    /// <summary>Causal self-attention: QK-norm, then rotary, on q and k in (B, T, H, D); heads moved to (B, H, T, D).</summary>
     Tensor Attention(Tensor x)
     {
         int b = x.Dim(0), t = x.Dim(1), d = _dim / _heads;
-        var q = F.RmsNorm(new Rotary(_rotary).Apply(_q.Forward(x).View(b, t, _heads, d)));
-        var k = F.RmsNorm(new Rotary(_rotary).Apply(_k.Forward(x).View(b, t, _heads, d)));
+        var q = new Rotary(_rotary).Apply(F.RmsNorm(_q.Forward(x).View(b, t, _heads, d)));
+        var k = new Rotary(_rotary).Apply(F.RmsNorm(_k.Forward(x).View(b, t, _heads, d)));
         var v = _v.Forward(x).View(b, t, _heads, d);
         var y = F.ScaledDotProductAttention(q.Transpose(1, 2), k.Transpose(1, 2), v.Transpose(1, 2), isCausal: true);
         return y.Transpose(1, 2).View(b, t, _dim);

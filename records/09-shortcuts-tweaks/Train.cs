@@ -2,7 +2,7 @@
 // two shortcuts and two tweaks: every block starts with x = λ0·x + λ1·x0 (x0 the normalised embedding, λ learned,
 // from [1, 0]); every layer mixes its values with layer 0's, v = (1 − λ)·v + λ·v1 (λ learned, from 0.5); the
 // logits are softcapped, 30·tanh(z/30); Muon's momentum warms up from 0.85 to 0.95 over 500 steps. The learned
-// scalars get their own Adam (lr 0.02); 3,200 steps, warm-down 914. (QK-norm now comes before rotary.)
+// scalars get their own Adam (lr 0.02); 3,200 steps, warm-down 914.
 // One self-contained program: hyperparameters, model, optimizer, loop. The run context supplies data,
 // device, timing and logging (see Speedrun.Core.Training.RunContext); everything else may change.
 using Speedrun.Core.Autograd;

@@ -208,8 +208,8 @@ sealed class Gpt : Module
         }
         for (int i = 0; i < _decoderLayers; i++)
         {
-            var weightedSkip = Bf16(_skipWeights.Narrow(0, i, 1) * skips.Pop());
-            (x, v1) = _blocks[_encoderLayers + i].Forward(Bf16(x + weightedSkip), v1, x0);
+            var weightedSkip = _skipWeights.Narrow(0, i, 1) * skips.Pop();
+            (x, v1) = _blocks[_encoderLayers + i].Forward(Bf16(x + weightedSkip), v1, x0); // one fused chain, one rounding
         }
         x = Bf16(F.RmsNorm(x));
         var logits = Bf16(F.Unary<Softcap>(Bf16(F.Linear(x, _lmHead)))); // all 50,304 columns are in the softmax

@@ -65,7 +65,7 @@ public class Record9OracleTests(ITestOutputHelper output)
         {
             "no value residual" => RotaryGptTwin.Record9 with { ValueResidual = false },
             "no softcap" => RotaryGptTwin.Record9 with { Softcap = null },
-            _ => RotaryGptTwin.Record9 with { QkNorm = RotaryGptTwin.QkNormPlace.AfterRotary }, // records 5-8's order
+            _ => RotaryGptTwin.Record9 with { QkNorm = RotaryGptTwin.QkNormPlace.AfterRotary }, // record 5's order
         });
         output.WriteLine($"{mutation}: {d}, {d.Ratio(StepZeroTolerance):F0}x the tolerance");
         Assert.False(d.Within(StepZeroTolerance), $"a twin with {mutation} still agrees: {d}");

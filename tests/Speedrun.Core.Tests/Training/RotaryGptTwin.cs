@@ -74,14 +74,12 @@ sealed class RotaryGptTwin
         QkNorm = QkNormPlace.AfterRotary, Mlp = Activation.ReluSquared,
     };
 
-    /// <summary>Record 8: record 5 with the head untied and a norm after the embedding (records 6-7 change only Muon).</summary>
-    public static Architecture Record8 { get; } = Record5 with { UntiedHead = true, NormAfterEmbedding = true };
+    /// <summary>Record 8: record 5 with the head untied and a norm after the embedding; QK-norm before rotary
+    /// (from record 6 on, whose other changes are Muon's).</summary>
+    public static Architecture Record8 { get; } = Record5 with { UntiedHead = true, NormAfterEmbedding = true, QkNorm = QkNormPlace.BeforeRotary };
 
-    /// <summary>Record 9: the x0 shortcut, the value residual, softcap 30, and QK-norm before rotary.</summary>
-    public static Architecture Record9 { get; } = Record8 with
-    {
-        X0Shortcut = true, ValueResidual = true, Softcap = 30, QkNorm = QkNormPlace.BeforeRotary,
-    };
+    /// <summary>Record 9: the x0 shortcut, the value residual and softcap 30.</summary>
+    public static Architecture Record9 { get; } = Record8 with { X0Shortcut = true, ValueResidual = true, Softcap = 30 };
 
     /// <summary>Record 10: record 9 computed in bf16.</summary>
     public static Architecture Record10 { get; } = Record9 with { Bf16Compute = true };
@@ -169,7 +167,7 @@ sealed class RotaryGptTwin
                 int i = l - encoder;
                 var skip = _arch.SkipsLastInFirstOut ? skips[^1] : skips[0];
                 skips.Remove(skip);
-                x = Bf16(x + Bf16(_p["skip_weights"][i] * skip));
+                x = Bf16(x + _p["skip_weights"][i] * skip); // one fused chain, one rounding
             }
             (x, v1) = Block(l, x, x0, v1);
             if (l < encoder && _arch.UNet) skips.Add(x);
