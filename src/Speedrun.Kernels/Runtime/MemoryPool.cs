@@ -71,9 +71,13 @@ public sealed class MemoryPool : IDisposable
             }
     }
 
+    /// <summary>Whether <see cref="Dispose"/> has freed every buffer (the device is gone).</summary>
+    public bool IsDisposed { get; private set; }
+
     /// <summary>Frees every buffer, rented or not.</summary>
     public void Dispose()
     {
+        IsDisposed = true;
         foreach (var b in _all) b.Dispose();
         _all.Clear();
         _free.Clear();
@@ -85,6 +89,7 @@ public sealed class PooledBuffer<T> : IDisposable where T : unmanaged
 {
     readonly MemoryPool _pool;
     readonly (Type, long) _key;
+    readonly ArrayView<T> _view;
     MemoryBuffer? _raw;
 
     internal PooledBuffer(MemoryPool pool, MemoryBuffer raw, (Type, long) key, long length)
@@ -93,13 +98,24 @@ public sealed class PooledBuffer<T> : IDisposable where T : unmanaged
         _raw = raw;
         _key = key;
         Length = length;
-        View = ((MemoryBuffer1D<T, Stride1D.Dense>)raw).View.SubView(0, length);
+        _view = ((MemoryBuffer1D<T, Stride1D.Dense>)raw).View.SubView(0, length);
     }
 
     /// <summary>The length asked for (the buffer behind it may be longer).</summary>
     public long Length { get; }
-    /// <summary>The rented elements.</summary>
-    public ArrayView<T> View { get; }
+    /// <summary>The rented elements. Refused once the buffer went back to its pool or the pool was freed: the
+    /// memory then belongs to another tensor, or to nobody (reading it could crash the process).</summary>
+    public ArrayView<T> View
+    {
+        get
+        {
+            if (_raw is null)
+                throw new ObjectDisposedException(nameof(PooledBuffer<T>), "This tensor's memory was already handed back (the tensor or the scope that owns it was disposed).");
+            if (_pool.IsDisposed)
+                throw new ObjectDisposedException(nameof(PooledBuffer<T>), "The device that owns this tensor was disposed.");
+            return _view;
+        }
+    }
 
     /// <summary>Returns the buffer to its pool.</summary>
     public void Dispose()

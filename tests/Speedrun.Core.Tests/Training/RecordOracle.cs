@@ -182,6 +182,7 @@ static class RecordOracle
     /// </summary>
     public static Disagreement StepZero(RecordGpt ours, RotaryGptTwin twin, int batchSeed)
     {
+        using var torchScope = torch.NewDisposeScope(); // the twin's tensors die here, not in a finalizer
         var batch = ours.Size.MakeBatch(batchSeed);
         float loss = ours.LossAndBackward(batch);
         var reference = twin.Loss(batch.Inputs, batch.Targets);
@@ -218,6 +219,7 @@ static class RecordOracle
     /// </summary>
     public static Disagreement StepZeroBf16(RecordGpt ours, RotaryGptTwin.Architecture architecture, int batchSeed)
     {
+        using var torchScope = torch.NewDisposeScope(); // the twin's tensors die here, not in a finalizer
         var twin = ours.Twin(architecture);
         var unrounded = ours.Twin(architecture with { Bf16Compute = false });
         var batch = ours.Size.MakeBatch(batchSeed);
@@ -268,6 +270,7 @@ static class RecordOracle
     public static Disagreement Training(RecordGpt ours, RotaryGptTwin twin, int steps, int batchSeed, Action<int> stepOurs,
         Action<int> stepTwin, double scalarReach = 0)
     {
+        using var torchScope = torch.NewDisposeScope(); // the twin's tensors die here, not in a finalizer
         var initial = twin.Parameters.ToDictionary(p => p.Key, p => p.Value.detach().clone());
         double lossError = 0;
         for (int step = 0; step <= steps; step++)
