@@ -113,6 +113,19 @@ public sealed class CommandTests : IDisposable
         Assert.Equal("error: No track 'huge'; known tracks: ladder.", result.Stderr.Trim());
     }
 
+    [Theory]
+    [InlineData("--timeout", "1e300", "--timeout is 1E+300; give minutes above 0 and at most 10080 (a week).")]
+    [InlineData("--timeout", "0", "--timeout is 0; give minutes above 0 and at most 10080 (a week).")]
+    [InlineData("--timeout", "NaN", "--timeout is NaN; give minutes above 0 and at most 10080 (a week).")]
+    [InlineData("--first-seed", "2147483647", "--first-seed 2147483647 with --seeds 2 runs past the largest seed, 2147483647.")]
+    public void RunRefusesNumbersOutOfRangeNamingTheOption(string option, string value, string message)
+    {
+        var result = _repo.Cli("run", _repo.Workspace(), "--track", LadderRepo.Track, "--seeds", "2", option, value);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal($"error: {message}", result.Stderr.Trim());
+        Assert.False(File.Exists(_repo.StorePath)); // refused before the store is opened
+    }
+
     [Fact]
     public void CalibrateRejectsABadRange()
     {

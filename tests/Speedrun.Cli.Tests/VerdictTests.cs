@@ -150,4 +150,29 @@ public sealed class VerdictTests : IDisposable
         Assert.Contains("\"status\": \"ok\"", row.ResultsJson);
         Assert.Contains("step:30/30 val_loss:", row.Log);
     }
+
+    [Fact]
+    public void ACorruptShardIsTheHarnesssDataErrorAndTheProgramNeverStarts()
+    {
+        // The track trains on "FineWeb" from a folder with one val shard whose header is zeros and no train shard.
+        var shards = Directory.CreateDirectory(Path.Combine(_repo.Root, "shards")).FullName;
+        var corrupt = Path.Combine(shards, "fineweb_val_000000.bin");
+        File.WriteAllBytes(corrupt, new byte[1024 + 64]);
+        var trackFile = Path.Combine(_repo.Root, "tracks", "ladder.json");
+        File.WriteAllText(trackFile, File.ReadAllText(trackFile).Replace("\"default-corpus\"", "\"fineweb\""));
+        var environment = new Dictionary<string, string?>(_repo.Environment) { ["SPEEDRUN_FINEWEB_DIR"] = shards };
+        var workspace = _repo.Workspace(program: Path.Combine(_repo.RecordDir(2), "Train.cs"));
+
+        var cli = SpeedrunCli.Run(environment, TimeSpan.FromMinutes(5), "run", workspace, "--track", LadderRepo.Track, "--agent", "fixture");
+
+        var row = Assert.Single(_repo.StoredRuns());
+        Assert.Equal("data_error", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.StartsWith("data_error ", cli.Stdout.Trim());
+        Assert.Contains($"{corrupt}: ", row.Problems);                       // the file, named
+        Assert.Contains("fineweb_train_*.bin' matched no files", row.Problems); // and the missing train shards
+        Assert.Contains(corrupt, row.Log);
+        Assert.False(File.Exists(Path.Combine(row.OutDir!, "stdout.txt")), "the program was started");
+        Assert.Null(row.TrainTimeMs);
+    }
 }

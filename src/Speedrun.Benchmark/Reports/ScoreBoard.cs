@@ -22,8 +22,10 @@ public sealed record TaskReference(string Track, string Fingerprint, int Task, i
 
 /// <summary>
 /// One cell of the score table: the agent runs of one task with one hint setting, on one track and
-/// fingerprint. FSR values are per run (0 for every run whose verdict is not `ok`); the aggregates are null
-/// when the task has no usable reference times (see <see cref="Problem"/>).
+/// fingerprint. FSR values are per scored run (0 for every run whose verdict is not `ok`); <see cref="Runs"/>
+/// counts the scored runs, while <see cref="Verdicts"/> also counts the runs the harness did not finish (running,
+/// interrupted, data_error), which are not scored. The aggregates are null when the task has no usable
+/// reference times (see <see cref="Problem"/>).
 /// </summary>
 public sealed record ScoreCell(string Track, string Fingerprint, int Task, string Hints, int Runs, int Ok,
     IReadOnlyDictionary<string, int> Verdicts, IReadOnlyList<double> Fsr,
@@ -86,6 +88,8 @@ public static class ScoreBoard
         foreach (var other in runs.Select(r => r.Verdict).Where(v => !verdicts.ContainsKey(v)).Distinct())
             verdicts[other] = runs.Count(r => r.Verdict == other);
         int ok = runs.Count(r => r.Verdict == "ok");
+        // Runs the harness did not finish (still running, interrupted, unusable data) are counted but not scored.
+        runs = runs.Where(r => ProgramRunner.IsScored(r.Verdict)).ToList();
         if (reference.Problem is not null || reference.Start is null || reference.Next is null)
             return new ScoreCell(reference.Track, reference.Fingerprint, reference.Task, hints, runs.Count, ok, verdicts, [],
                 null, null, null, null, null, null, null, reference.Problem);

@@ -22,6 +22,9 @@ public static class ProgramCompiler
     public sealed record Result(bool Success, string? AssemblyPath, IReadOnlyList<Diagnostic> Diagnostics, TimeSpan Elapsed)
     {
         public IEnumerable<Diagnostic> Errors => Diagnostics.Where(d => d.Severity == "error");
+
+        /// <summary>For a run that ended before its program was compiled (its data was unusable).</summary>
+        public static Result NotCompiled { get; } = new(false, null, [], TimeSpan.Zero);
     }
 
     const string GlobalUsings = """

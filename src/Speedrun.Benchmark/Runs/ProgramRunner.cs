@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Speedrun.Core.Data;
 using Speedrun.Core.Training;
 
 namespace Speedrun.Benchmark.Runs;
@@ -26,8 +27,19 @@ public sealed record ProgramRunOutcome(
 /// </summary>
 public static partial class ProgramRunner
 {
+    /// <summary>Every verdict a stored run can have. The last three are the harness's, not the program's: a run
+    /// still going (or whose runner died), a run stopped by the user or its runner, and data the harness could
+    /// not use; they say nothing about the program and are left out of its score.</summary>
     public static readonly string[] Verdicts =
-        ["ok", "missed_target", "compile_error", "crashed", "timeout", "diverged", "no_metrics", "invalid"];
+        ["ok", "missed_target", "compile_error", "crashed", "timeout", "diverged", "no_metrics", "invalid",
+         Running, Interrupted, DataError];
+
+    public const string Running = "running";
+    public const string Interrupted = "interrupted";
+    public const string DataError = "data_error";
+
+    /// <summary>Whether a run with this verdict is the program's doing and so counts in its task's score.</summary>
+    public static bool IsScored(string verdict) => verdict is not (Running or Interrupted or DataError);
 
     public static ProgramRunOutcome Run(ProgramRunRequest request, ProgramHost host,
         Action<string>? onStdout = null, Action<string>? onStderr = null, CancellationToken cancel = default)
@@ -35,6 +47,13 @@ public static partial class ProgramRunner
         Directory.CreateDirectory(request.OutDir);
         var source = Path.Combine(request.OutDir, "program.cs");
         File.Copy(request.ProgramPath, source, overwrite: true);
+        // The data is the harness's: a shard it cannot use ends the run before the program starts, and the
+        // verdict blames the data, not the program.
+        if (CheckData(request.Data) is { Count: > 0 } dataProblems)
+        {
+            File.WriteAllLines(Path.Combine(request.OutDir, "data-errors.txt"), dataProblems);
+            return new ProgramRunOutcome(DataError, null, ProgramCompiler.Result.NotCompiled, null, request.OutDir, dataProblems);
+        }
         var compile = ProgramCompiler.Compile(source, Path.Combine(request.OutDir, "program.dll"));
         if (!compile.Success)
         {
@@ -54,6 +73,31 @@ public static partial class ProgramRunner
 
         var (verdict, result, problems) = Judge(request, env, child, resultsPath, Path.Combine(request.OutDir, "stdout.txt"));
         return new ProgramRunOutcome(verdict, result, compile, child, request.OutDir, problems);
+    }
+
+    /// <summary>Every train and val shard's header and length, checked; one problem per unusable pattern or file.</summary>
+    public static List<string> CheckData(DataPatterns data)
+    {
+        var problems = new List<string>();
+        foreach (var (pattern, what) in new[] { (data.TrainFiles, "train"), (data.ValFiles, "val") })
+        {
+            ShardSet set;
+            try { set = ShardSet.Resolve(pattern, $"{what} shard"); }
+            catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+            {
+                problems.Add(e.Message);
+                continue;
+            }
+            foreach (var file in set.Files)
+            {
+                try { ShardFormat.ReadHeader(file); }
+                catch (Exception e) when (e is ShardFormatException or IOException or UnauthorizedAccessException)
+                {
+                    problems.Add(e is ShardFormatException ? e.Message : $"{file}: {e.Message}");
+                }
+            }
+        }
+        return problems;
     }
 
     [GeneratedRegex(@"^step:(\d+)/(\d+) val_loss:([-+0-9.eE]+|NaN|nan|inf|-inf|∞|-∞) train_time:(\d+)ms step_avg:([-+0-9.eE]+)ms$")]

@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Speedrun.Benchmark.Runs;
 using Speedrun.Core.Training;
 
 namespace Speedrun.Benchmark.Store;
@@ -47,6 +48,12 @@ public sealed class ResultsStore : IDisposable
         );
         CREATE INDEX validations_by_run ON validations (run_id);
         """,
+        // 2: a run is stored when it starts (verdict 'running'), by a runner ("host:pid") that must finish it
+        // before its deadline; a row whose runner is gone becomes 'interrupted'.
+        """
+        ALTER TABLE runs ADD COLUMN runner TEXT;
+        ALTER TABLE runs ADD COLUMN deadline TEXT;
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;
@@ -70,7 +77,112 @@ public sealed class ResultsStore : IDisposable
         Execute(db, "PRAGMA busy_timeout = 60000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
         var store = new ResultsStore(db) { Path = full };
         store.Migrate();
+        store.CloseAbandonedRuns(DateTimeOffset.UtcNow);
         return store;
+    }
+
+    /// <summary>This process, as a runner: "host:pid".</summary>
+    static string ThisRunner => $"{Environment.MachineName}:{Environment.ProcessId}";
+
+    /// <summary>
+    /// Stores <paramref name="run"/> as started (verdict 'running'), before its program is launched, so that
+    /// every run leaves a row even if its runner is killed. <see cref="Finish"/> completes the row; a row whose
+    /// runner process is gone, or that is still running after <paramref name="deadline"/>, becomes 'interrupted'
+    /// the next time any runner opens the store.
+    /// </summary>
+    public long Start(RunRecord run, DateTimeOffset deadline)
+    {
+        // One statement: another runner opening the store must never see the row without its runner and deadline.
+        return Insert(run with { Verdict = ProgramRunner.Running, Validations = [] }, ThisRunner, deadline);
+    }
+
+    /// <summary>Completes the row <see cref="Start"/> made: the run's verdict, numbers, log and validation points.</summary>
+    public void Finish(long id, RunRecord run)
+    {
+        using var tx = _db.BeginTransaction(deferred: false);
+        using var cmd = _db.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = """
+            UPDATE runs SET verdict = $verdict, val_loss = $val_loss, train_time_ms = $train_time_ms, n_steps = $n_steps,
+                step_avg_ms = $step_avg_ms, fingerprint = $fingerprint, device = $device, source_sha256 = $sha, source = $source,
+                log = $log, results_json = $results, problems = $problems, out_dir = $out_dir, duration_s = $duration,
+                runner = NULL, deadline = NULL
+            WHERE id = $id
+            """;
+        Bind(cmd, "$verdict", run.Verdict); Bind(cmd, "$val_loss", Finite(run.ValLoss)); Bind(cmd, "$train_time_ms", run.TrainTimeMs);
+        Bind(cmd, "$n_steps", run.NSteps); Bind(cmd, "$step_avg_ms", run.StepAvgMs); Bind(cmd, "$fingerprint", run.Fingerprint);
+        Bind(cmd, "$device", run.Device); Bind(cmd, "$sha", run.SourceSha256); Bind(cmd, "$source", run.Source);
+        Bind(cmd, "$log", run.Log); Bind(cmd, "$results", run.ResultsJson); Bind(cmd, "$problems", run.Problems);
+        Bind(cmd, "$out_dir", run.OutDir); Bind(cmd, "$duration", run.DurationSeconds); Bind(cmd, "$id", id);
+        if (cmd.ExecuteNonQuery() != 1) throw new InvalidOperationException($"{Path}: run {id} is not in the store.");
+        using (var clear = _db.CreateCommand())
+        {
+            clear.Transaction = tx;
+            clear.CommandText = "DELETE FROM validations WHERE run_id = $id";
+            Bind(clear, "$id", id);
+            clear.ExecuteNonQuery();
+        }
+        AddValidations(tx, id, run.Validations);
+        tx.Commit();
+    }
+
+    /// <summary>
+    /// Ends as 'interrupted' every 'running' row whose runner cannot finish it: a process of this machine that
+    /// no longer exists, or any runner past its deadline. Returns how many rows it closed.
+    /// </summary>
+    public int CloseAbandonedRuns(DateTimeOffset now)
+    {
+        var abandoned = new List<(long Id, string Why)>();
+        using (var cmd = _db.CreateCommand())
+        {
+            cmd.CommandText = "SELECT id, runner, deadline FROM runs WHERE verdict = $running";
+            Bind(cmd, "$running", ProgramRunner.Running);
+            using var r = cmd.ExecuteReader();
+            while (r.Read())
+            {
+                string? runner = Text(r, 1), deadlineText = Text(r, 2);
+                var deadline = deadlineText is null ? (DateTimeOffset?)null
+                    : DateTimeOffset.Parse(deadlineText, System.Globalization.CultureInfo.InvariantCulture);
+                if (deadline is null || deadline < now)
+                    abandoned.Add((r.GetInt64(0), $"its runner ({runner ?? "unknown"}) had not finished it by its deadline ({deadlineText ?? "none"})"));
+                else if (runner is not null && IsGoneFromThisMachine(runner))
+                    abandoned.Add((r.GetInt64(0), $"its runner ({runner}) stopped before the run finished (killed, or the machine restarted)"));
+            }
+        }
+        foreach (var (id, why) in abandoned)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = """
+                UPDATE runs SET verdict = $interrupted, problems = $why, runner = NULL, deadline = NULL
+                WHERE id = $id AND verdict = $running
+                """;
+            Bind(cmd, "$interrupted", ProgramRunner.Interrupted); Bind(cmd, "$why", why);
+            Bind(cmd, "$id", id); Bind(cmd, "$running", ProgramRunner.Running);
+            cmd.ExecuteNonQuery();
+        }
+        return abandoned.Count;
+    }
+
+    /// <summary>Whether "host:pid" names this machine and a process that is not running.</summary>
+    static bool IsGoneFromThisMachine(string runner)
+    {
+        int colon = runner.LastIndexOf(':');
+        if (colon < 0 || runner[..colon] != Environment.MachineName ||
+            !int.TryParse(runner[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture, out int pid))
+            return false;
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return true; // no such process
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
+        }
     }
 
     void Migrate()
@@ -92,18 +204,23 @@ public sealed class ResultsStore : IDisposable
     }
 
     /// <summary>Adds a run and its validation points in one transaction; returns the row id.</summary>
-    public long Add(RunRecord run)
+    public long Add(RunRecord run) => Insert(run, null, null);
+
+    long Insert(RunRecord run, string? runner, DateTimeOffset? deadline)
     {
         using var tx = _db.BeginTransaction(deferred: false);
         using var cmd = _db.CreateCommand();
         cmd.Transaction = tx;
         cmd.CommandText = """
             INSERT INTO runs (uid, kind, record, hints, agent, track, seed, verdict, val_loss, train_time_ms, n_steps,
-                step_avg_ms, fingerprint, device, source_sha256, source, log, results_json, problems, out_dir, started_at, duration_s)
+                step_avg_ms, fingerprint, device, source_sha256, source, log, results_json, problems, out_dir, started_at, duration_s,
+                runner, deadline)
             VALUES ($uid, $kind, $record, $hints, $agent, $track, $seed, $verdict, $val_loss, $train_time_ms, $n_steps,
-                $step_avg_ms, $fingerprint, $device, $sha, $source, $log, $results, $problems, $out_dir, $started, $duration)
+                $step_avg_ms, $fingerprint, $device, $sha, $source, $log, $results, $problems, $out_dir, $started, $duration,
+                $runner, $deadline)
             RETURNING id;
             """;
+        Bind(cmd, "$runner", runner); Bind(cmd, "$deadline", deadline?.UtcDateTime.ToString("O"));
         Bind(cmd, "$uid", run.Uid); Bind(cmd, "$kind", run.Kind); Bind(cmd, "$record", run.Record);
         Bind(cmd, "$hints", run.Hints); Bind(cmd, "$agent", run.Agent); Bind(cmd, "$track", run.Track);
         Bind(cmd, "$seed", run.Seed); Bind(cmd, "$verdict", run.Verdict); Bind(cmd, "$val_loss", Finite(run.ValLoss));
@@ -113,7 +230,14 @@ public sealed class ResultsStore : IDisposable
         Bind(cmd, "$problems", run.Problems); Bind(cmd, "$out_dir", run.OutDir);
         Bind(cmd, "$started", run.StartedAt.ToString("O")); Bind(cmd, "$duration", run.DurationSeconds);
         long id = Convert.ToInt64(cmd.ExecuteScalar());
-        foreach (var v in run.Validations)
+        AddValidations(tx, id, run.Validations);
+        tx.Commit();
+        return id;
+    }
+
+    void AddValidations(SqliteTransaction tx, long id, IReadOnlyList<ValPoint> validations)
+    {
+        foreach (var v in validations)
         {
             using var vc = _db.CreateCommand();
             vc.Transaction = tx;
@@ -121,8 +245,6 @@ public sealed class ResultsStore : IDisposable
             Bind(vc, "$id", id); Bind(vc, "$step", v.Step); Bind(vc, "$loss", Finite(v.ValLoss)); Bind(vc, "$ms", v.TrainTimeMs);
             vc.ExecuteNonQuery();
         }
-        tx.Commit();
-        return id;
     }
 
     /// <summary>Runs matching the filters (null = any), oldest first, with their validation points.</summary>

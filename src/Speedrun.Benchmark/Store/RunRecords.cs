@@ -64,12 +64,13 @@ public static class RunRecords
     }
 
     /// <summary>The program's output: stdout, then stderr without the runner's progress records; for a program
-    /// that did not compile, the compiler's errors.</summary>
+    /// that did not compile, the compiler's errors; for a run stopped by unusable data, the data's problems.</summary>
     static string? Log(string dir)
     {
-        var compileErrors = Path.Combine(dir, "compile-errors.txt");
         var stdout = Path.Combine(dir, "stdout.txt");
-        if (!File.Exists(stdout)) return File.Exists(compileErrors) ? File.ReadAllText(compileErrors) : null;
+        if (!File.Exists(stdout))
+            return new[] { "compile-errors.txt", "data-errors.txt" }.Select(f => Path.Combine(dir, f)).Where(File.Exists)
+                .Select(File.ReadAllText).FirstOrDefault();
         var log = new StringBuilder(File.ReadAllText(stdout));
         var stderr = ReadLines(Path.Combine(dir, "stderr.txt")).Where(l => !l.StartsWith("@progress ", StringComparison.Ordinal)).ToList();
         if (stderr.Count > 0)

@@ -63,6 +63,12 @@ internal static class TrainCommand
             onStderr: progress.OnError);
         progress.Done();
 
+        if (outcome.Verdict == ProgramRunner.DataError)
+        {
+            foreach (var p in outcome.Problems) Console.Error.WriteLine($"error: {p}");
+            Console.Error.WriteLine("data_error: the program was not started; fix or rebuild the shards above (`speedrun data`).");
+            return 2;
+        }
         if (outcome.Verdict == "compile_error")
         {
             foreach (var e in outcome.Compile.Errors) Console.Error.WriteLine(e);

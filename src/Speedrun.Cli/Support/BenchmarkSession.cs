@@ -61,8 +61,13 @@ internal sealed class BenchmarkSession : IDisposable
             options.TimeoutMinutes is { } m ? TimeSpan.FromMinutes(m) : null, store, runsDir);
     }
 
-    /// <summary>Runs <paramref name="programPath"/> once and stores it; null when the user interrupted the run
-    /// (its folder stays, nothing is stored).</summary>
+    /// <summary>How long after its start a run's row may stay 'running' beyond the run's own time limit (compiling,
+    /// checking the data, measuring the device) before another runner may close it as interrupted.</summary>
+    static readonly TimeSpan DeadlineMargin = TimeSpan.FromMinutes(15);
+
+    /// <summary>Runs <paramref name="programPath"/> once and stores it: the row is written as 'running' before the
+    /// program starts and completed when it ends. Null when the user interrupted the run (stored as 'interrupted';
+    /// its folder stays).</summary>
     public RunRecord? Run(string programPath, RunLabel label, int seed, string folderLabel, CancellationToken cancel)
     {
         var (uid, outDir) = NewRunFolder(folderLabel, seed);
@@ -71,23 +76,38 @@ internal sealed class BenchmarkSession : IDisposable
             : $"task {label.Record}, hints {label.Hints}{(label.Agent is null ? "" : $", agent {label.Agent}")}";
         Console.Error.WriteLine($"== {what}, seed {seed}, track {Track.Name}: {outDir}");
 
-        var progress = new ProgressLine(Console.IsErrorRedirected, Console.Error);
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
+        var sourceBytes = File.ReadAllBytes(programPath);
+        long id = _store.Start(new RunRecord
+        {
+            Uid = uid, Kind = label.Kind, Record = label.Record, Hints = label.Hints, Agent = label.Agent, Track = Track.Name,
+            Seed = seed, Verdict = ProgramRunner.Running, Fingerprint = _machineFingerprint.Value, Device = Device ?? "auto",
+            SourceSha256 = Benchmark.Tasks.TaskManifest.Sha256Hex(sourceBytes), Source = System.Text.Encoding.UTF8.GetString(sourceBytes),
+            OutDir = outDir, StartedAt = started,
+        }, started + (Limit ?? TimeSpan.FromMinutes(Track.TimeLimitMinutes)) + DeadlineMargin);
+
+        var progress = new ProgressLine(Console.IsErrorRedirected, Console.Error);
         var outcome = ProgramRunner.Run(
             new ProgramRunRequest(programPath, Track, TrackFile, Data, Device, seed, outDir, Limit, _machineFingerprint.Value),
             ExecCommand.SelfHost(), progress.OnLine, progress.OnError, cancel);
         progress.Done();
+        var record = RunRecords.FromOutcome(uid, label, Track.Name, seed, Device, outcome, () => _machineFingerprint.Value,
+            started, clock.Elapsed) with { Id = id };
         if (cancel.IsCancellationRequested)
         {
-            Console.Error.WriteLine($"interrupted: the run was stopped and not stored; its files stay in {outDir}");
+            record = record with
+            {
+                Verdict = ProgramRunner.Interrupted,
+                Problems = string.Join("\n", new[] { "stopped by the user" }.Concat(outcome.Problems)),
+            };
+            _store.Finish(id, record);
+            Console.Error.WriteLine($"interrupted: the run was stopped and stored as '{ProgramRunner.Interrupted}'; its files stay in {outDir}");
             return null;
         }
         foreach (var e in outcome.Compile.Errors) Console.Error.WriteLine(e);
 
-        var record = RunRecords.FromOutcome(uid, label, Track.Name, seed, Device, outcome, () => _machineFingerprint.Value,
-            started, clock.Elapsed);
-        record = record with { Id = _store.Add(record) };
+        _store.Finish(id, record);
         Console.WriteLine(ResultLine(record));
         foreach (var p in outcome.Problems) Console.Error.WriteLine($"  - {p}");
         return record;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 
 namespace Speedrun.Cli.Support;
 
@@ -24,12 +25,22 @@ internal sealed class RunOptions(bool trackRequired = false)
         foreach (var option in new Option[] { Track, Seeds, FirstSeed, Timeout, Store, Device, Runs }) command.Options.Add(option);
     }
 
+    /// <summary>The longest --timeout accepted: a week, far beyond any track, and far inside what a wait can express.</summary>
+    public const double MaxTimeoutMinutes = 7 * 24 * 60;
+
+    /// <summary>The options' values, checked: a number out of range is a <see cref="UserError"/> naming the option.</summary>
     public Values Read(ParseResult parse)
     {
         int seeds = parse.GetValue(Seeds), first = parse.GetValue(FirstSeed);
         if (seeds < 1) throw new UserError($"--seeds is {seeds}; give at least 1.");
         if (first < 0) throw new UserError($"--first-seed is {first}; seeds are 0 or more.");
-        return new Values(new SessionOptions(parse.GetValue(Track), parse.GetValue(Device), parse.GetValue(Timeout),
+        if ((long)first + seeds - 1 > int.MaxValue)
+            throw new UserError($"--first-seed {first} with --seeds {seeds} runs past the largest seed, {int.MaxValue}.");
+        var timeout = parse.GetValue(Timeout);
+        if (timeout is { } minutes && !(minutes > 0 && minutes <= MaxTimeoutMinutes))
+            throw new UserError(string.Create(CultureInfo.InvariantCulture,
+                $"--timeout is {minutes}; give minutes above 0 and at most {MaxTimeoutMinutes} (a week)."));
+        return new Values(new SessionOptions(parse.GetValue(Track), parse.GetValue(Device), timeout,
             parse.GetValue(Store), parse.GetValue(Runs)), seeds, first);
     }
 }

@@ -76,6 +76,23 @@ public sealed class ScoreBoardTests
     }
 
     [Fact]
+    public void Runs_the_harness_did_not_finish_are_counted_but_not_scored()
+    {
+        // The ladder's ok run at 70 ms (FSR 0.75), plus one run of each verdict that is the harness's, not the
+        // program's: none of them may pull the mean towards 0.
+        RunRecord[] runs =
+        [
+            Cal(1, 100), Cal(1, 110), Cal(1, 90), Cal(2, 60), Cal(2, 58), Cal(2, 62),
+            Agent(70), Agent(null, "interrupted"), Agent(null, "data_error"), Agent(null, "running"),
+        ];
+        var cell = Assert.Single(ScoreBoard.Compute(runs).Cells);
+        Assert.Equal(1, cell.Runs);
+        Assert.Equal([0.75], cell.Fsr);
+        Assert.Equal(0.75, cell.MeanFsr!.Value, 12);
+        Assert.Equal("ok 1, running 1, interrupted 1, data_error 1", cell.VerdictsText);
+    }
+
+    [Fact]
     public void Each_fingerprint_is_scored_against_its_own_calibrations()
     {
         RunRecord[] runs =

@@ -38,12 +38,12 @@ public sealed class ResultsStoreTests : IDisposable
         var path = _dir.File("empty.db");
         File.WriteAllBytes(path, []);
         using (var store = ResultsStore.Open(path)) Assert.Equal(0, store.Count());
-        Assert.Equal(1, ResultsStore.SchemaVersion);
-        Assert.Equal(1L, Pragma(path, "user_version"));
+        Assert.Equal(2, ResultsStore.SchemaVersion);
+        Assert.Equal(2L, Pragma(path, "user_version"));
         Assert.Equal("wal", Pragma(path, "journal_mode"));
         // Opening again runs no migration twice (it would fail: the tables exist).
         using (var again = ResultsStore.Open(path)) Assert.Equal(0, again.Count());
-        Assert.Equal(1L, Pragma(path, "user_version"));
+        Assert.Equal(2L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -55,12 +55,12 @@ public sealed class ResultsStoreTests : IDisposable
         {
             db.Open();
             using var cmd = db.CreateCommand();
-            cmd.CommandText = "PRAGMA user_version = 2";
+            cmd.CommandText = "PRAGMA user_version = 3";
             cmd.ExecuteNonQuery();
         }
         var e = Assert.Throws<InvalidOperationException>(() => ResultsStore.Open(path));
-        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 2 is newer than this speedrun understands (1); upgrade speedrun.", e.Message);
-        Assert.Equal(2L, Pragma(path, "user_version"));
+        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 3 is newer than this speedrun understands (2); upgrade speedrun.", e.Message);
+        Assert.Equal(3L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -126,5 +126,78 @@ public sealed class ResultsStoreTests : IDisposable
         var kept = Assert.Single(store.Runs());
         Assert.Equal("ok", kept.Verdict);
         Assert.Equal(3, kept.Validations.Count);
+    }
+
+    static void Sql(string path, string sql)
+    {
+        using var db = new SqliteConnection($"Data Source={path};Pooling=False");
+        db.Open();
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    [Fact]
+    public void A_version_1_store_keeps_its_rows_when_migrated()
+    {
+        var path = _dir.File("v1.db");
+        using (var store = ResultsStore.Open(path)) store.Add(Sample("old"));
+        Sql(path, "ALTER TABLE runs DROP COLUMN runner; ALTER TABLE runs DROP COLUMN deadline; PRAGMA user_version = 1;");
+        using (var migrated = ResultsStore.Open(path))
+        {
+            var back = Assert.Single(migrated.Runs(withText: true));
+            Assert.Equal(Sample("old") with { Id = back.Id, Validations = back.Validations }, back);
+        }
+        Assert.Equal(2L, Pragma(path, "user_version"));
+    }
+
+    [Fact]
+    public void A_started_run_is_stored_as_running_and_finish_completes_the_same_row()
+    {
+        var path = _dir.File("start.db");
+        using var store = ResultsStore.Open(path);
+        var run = Sample("started");
+        long id = store.Start(run with { Verdict = "anything", ValLoss = null, TrainTimeMs = null }, DateTimeOffset.UtcNow.AddHours(1));
+        var running = Assert.Single(store.Runs());
+        Assert.Equal((id, "running"), (running.Id, running.Verdict));
+        Assert.Null(running.ValLoss);
+        Assert.Empty(running.Validations);
+
+        store.Finish(id, run);
+        using var reopened = ResultsStore.Open(path); // this runner is alive: nothing to close
+        var back = Assert.Single(reopened.Runs(withText: true));
+        Assert.Equal(run with { Id = id, Validations = back.Validations }, back);
+        Assert.Equal(3, back.Validations.Count);
+    }
+
+    [Fact]
+    public void A_running_row_whose_runner_died_becomes_interrupted_on_the_next_open()
+    {
+        var path = _dir.File("dead.db");
+        using (var store = ResultsStore.Open(path))
+            store.Start(Sample("orphan"), DateTimeOffset.UtcNow.AddHours(1));
+        using (var dead = System.Diagnostics.Process.Start("true")!)
+        {
+            dead.WaitForExit();
+            Sql(path, $"UPDATE runs SET runner = '{Environment.MachineName}:{dead.Id}'");
+        }
+        using var reopened = ResultsStore.Open(path);
+        var row = Assert.Single(reopened.Runs());
+        Assert.Equal("interrupted", row.Verdict);
+        Assert.Contains("stopped before the run finished", row.Problems);
+    }
+
+    [Fact]
+    public void A_running_row_of_a_live_runner_stays_running_until_its_deadline()
+    {
+        using var store = ResultsStore.Open(_dir.File("live.db"));
+        var deadline = DateTimeOffset.UtcNow.AddMinutes(30);
+        store.Start(Sample("mine"), deadline);
+        Assert.Equal(0, store.CloseAbandonedRuns(deadline.AddMinutes(-1)));
+        Assert.Equal("running", Assert.Single(store.Runs()).Verdict);
+        Assert.Equal(1, store.CloseAbandonedRuns(deadline.AddMinutes(1)));
+        var row = Assert.Single(store.Runs());
+        Assert.Equal("interrupted", row.Verdict);
+        Assert.Contains("had not finished it by its deadline", row.Problems);
     }
 }
