@@ -9,6 +9,7 @@ var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun record
     TaskCommand.Create(),
     RunCommand.Create(),
     CalibrateCommand.Create(),
+    TargetCommand.Create(),
     ScoreCommand.Create(),
     ReportCommand.Create(),
     DataCommand.Create(),

@@ -67,6 +67,15 @@ public sealed class CommandTests : IDisposable
         Assert.Equal(["level1-pseudocode.md", "level2-description.md"],
             Directory.GetFiles(Path.Combine(dir, "hints")).Select(Path.GetFileName).Order());
         Assert.Contains("\"hint_selection\": \"1,2\"", File.ReadAllText(Path.Combine(dir, "task.json")));
+        // The store records the workspace, and runs take their task and hints from there.
+        var manifest = Speedrun.Benchmark.Tasks.TaskManifest.Load(dir);
+        using (var store = ResultsStore.Open(_repo.StorePath))
+        {
+            var recorded = store.FindWorkspace(manifest.WorkspaceId);
+            Assert.NotNull(recorded);
+            Assert.Equal((1, "1,2", manifest.StartTrainSha256, Path.GetFullPath(dir)),
+                (recorded.Task, recorded.Hints, recorded.StartTrainSha256, recorded.Dir));
+        }
 
         // A workspace is never overwritten.
         var again = _repo.Cli("task", "1", "--out", dir);
@@ -123,7 +132,31 @@ public sealed class CommandTests : IDisposable
         var result = _repo.Cli("run", _repo.Workspace(), "--track", LadderRepo.Track, "--seeds", "2", option, value);
         Assert.Equal(2, result.ExitCode);
         Assert.Equal($"error: {message}", result.Stderr.Trim());
-        Assert.False(File.Exists(_repo.StorePath)); // refused before the store is opened
+        Assert.Empty(_repo.StoredRuns()); // refused before any run
+    }
+
+    [Fact]
+    public void TheRunsHintsComeFromTheStoreNotFromAnEditedTaskJson()
+    {
+        var workspace = _repo.Workspace(hints: "1", program: LadderRepo.FixtureProgram("CompileError.cs"));
+        var manifestPath = Path.Combine(workspace, "task.json");
+        File.WriteAllText(manifestPath, File.ReadAllText(manifestPath).Replace("\"hint_selection\": \"1\"", "\"hint_selection\": \"none\""));
+        Assert.Contains("\"hint_selection\": \"none\"", File.ReadAllText(manifestPath));
+
+        var result = _repo.Cli("run", workspace, "--track", LadderRepo.Track);
+        Assert.Equal("1", Assert.Single(_repo.StoredRuns()).Hints);
+        Assert.Contains("says task 1 with hints none, but the store recorded task 1 with hints 1", result.Stderr);
+    }
+
+    [Fact]
+    public void AWorkspaceTheStoreNeverRecordedIsRefused()
+    {
+        var workspace = _repo.Workspace(register: false);
+        var result = _repo.Cli("run", workspace, "--track", LadderRepo.Track);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("is not recorded in the results store", result.Stderr);
+        Assert.Contains("speedrun task N --hints H --out DIR", result.Stderr);
+        Assert.Empty(_repo.StoredRuns());
     }
 
     [Fact]

@@ -36,11 +36,18 @@ public sealed class LadderRepo : IDisposable
     /// <summary>Runs `speedrun ARGS` against this repository and store.</summary>
     public CliResult Cli(params string[] args) => SpeedrunCli.Run(Environment, TimeSpan.FromMinutes(10), args);
 
-    /// <summary>A task-1 workspace written as `speedrun task` writes it, optionally with another Train.cs.</summary>
-    public string Workspace(string hints = "none", string? program = null)
+    /// <summary>A task-1 workspace written and recorded in this repository's store as `speedrun task` does it,
+    /// optionally with another Train.cs; <paramref name="register"/> false leaves it out of the store.</summary>
+    public string Workspace(string hints = "none", string? program = null, bool register = true)
     {
         var dir = Path.Combine(Root, "workspaces", Guid.NewGuid().ToString("N")[..8]);
-        TaskWorkspace.Write(BenchmarkCatalog.Load(Root), 1, HintSelection.Parse(hints), dir);
+        var manifest = TaskWorkspace.Write(BenchmarkCatalog.Load(Root), 1, HintSelection.Parse(hints), dir);
+        if (register)
+        {
+            using var store = ResultsStore.Open(StorePath);
+            store.AddWorkspace(new WorkspaceRecord(manifest.WorkspaceId, manifest.Task, manifest.HintSelection,
+                manifest.StartTrainSha256, dir, manifest.CreatedUtc));
+        }
         if (program is not null) File.Copy(program, Path.Combine(dir, "Train.cs"), overwrite: true);
         return dir;
     }

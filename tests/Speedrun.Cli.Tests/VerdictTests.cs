@@ -28,6 +28,11 @@ public sealed class VerdictTests : IDisposable
         Assert.Equal(LadderRepo.Track, row.Track);
         Assert.Equal(File.ReadAllText(program), row.Source);
         Assert.False(string.IsNullOrWhiteSpace(row.Fingerprint));
+        // What the time may be compared with: the track file, and the programs of task 1's two records.
+        static string Sha(string path) => Speedrun.Benchmark.Tasks.TaskManifest.Sha256Hex(File.ReadAllBytes(path));
+        Assert.Equal(Sha(Path.Combine(_repo.Root, "tracks", "ladder.json")), row.TrackSha256);
+        Assert.Equal($"{Sha(Path.Combine(_repo.RecordDir(1), "Train.cs"))},{Sha(Path.Combine(_repo.RecordDir(2), "Train.cs"))}",
+            row.ReferenceSha256);
         Assert.True(Directory.Exists(row.OutDir), $"run folder {row.OutDir} is missing");
         Assert.StartsWith(_repo.RunsDir, row.OutDir);
         // One line per run on stdout: verdict, val_loss, train_time, seed, the run folder.

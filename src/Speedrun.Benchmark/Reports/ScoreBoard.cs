@@ -45,7 +45,8 @@ public sealed record ScoreReport(IReadOnlyList<ScoreCell> Cells, IReadOnlyList<T
 /// <summary>
 /// Scores agent runs against calibrations, as the benchmark defines it: for task N, t_N and t_N+1 are the
 /// medians of the `ok` calibration times of records N and N+1 measured on the same track and hardware
-/// fingerprint as the agent's runs (times from different fingerprints are never mixed); each agent run scores
+/// fingerprint as the agent's runs (times from different fingerprints are never mixed), from the same track file
+/// and the same versions of the two records' programs that the agent runs recorded; each agent run scores
 /// FSR = (t_N − t_agent)/(t_N − t_N+1), or 0 when its verdict is not `ok`; a cell reports the mean and the
 /// interquartile mean with seeded percentile-bootstrap confidence intervals, and the FSR noise
 /// std(t_N)/(t_N − t_N+1) that timing alone causes.
@@ -66,7 +67,14 @@ public static class ScoreBoard
                      .ThenBy(g => g.Key.Fingerprint, StringComparer.Ordinal))
         {
             var (trackName, fingerprint, task) = group.Key;
-            var reference = Reference(calibrations, trackName, fingerprint, task);
+            // Times compare only between the same track file and the same record programs.
+            var versions = group.Select(r => (r.TrackSha256, r.ReferenceSha256)).Distinct().ToList();
+            var reference = versions.Count == 1
+                ? Reference(calibrations, trackName, fingerprint, task, versions[0].TrackSha256, versions[0].ReferenceSha256)
+                : new TaskReference(trackName, fingerprint, task, task + 1, null, null, null,
+                    $"Task {task} on track '{trackName}' has agent runs timed against {versions.Count} different versions of the track " +
+                    $"file or of records {task} and {task + 1}'s programs ({string.Join("; ", versions.Select(v => Versions(v.TrackSha256, v.ReferenceSha256)))}); " +
+                    "score refuses to mix them. Score each version's runs from a store of their own.");
             tasks.Add(reference);
             if (reference.Problem is { } problem) problems.Add(problem);
             foreach (var cell in group.GroupBy(r => r.Hints ?? "none").OrderBy(g => HintOrder(g.Key)).ThenBy(g => g.Key, StringComparer.Ordinal))
@@ -102,18 +110,29 @@ public static class ScoreBoard
             Statistics.Mean(fsr), meanLow, meanHigh, Statistics.InterquartileMean(fsr), iqmLow, iqmHigh, reference.Noise, null);
     }
 
-    /// <summary>The reference times of task <paramref name="task"/> for agent runs on this track and fingerprint.</summary>
-    public static TaskReference Reference(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int task)
+    static string Short(string? sha) => sha is null ? "unrecorded" : sha[..Math.Min(12, sha.Length)];
+
+    static string Versions(string? trackSha, string? referenceSha) =>
+        $"track {Short(trackSha)}, programs {(referenceSha is null ? "unrecorded" : string.Join(" and ", referenceSha.Split(',').Select(Short)))}";
+
+    /// <summary>
+    /// The reference times of task <paramref name="task"/> for agent runs on this track and fingerprint. When the
+    /// agent runs recorded the track file's hash and the two records' program hashes (rows of schema 3 on), only
+    /// calibrations of those very programs on that very track file count.
+    /// </summary>
+    public static TaskReference Reference(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int task,
+        string? trackSha = null, string? referenceSha = null)
     {
         int next = task + 1;
-        var start = ReferenceOf(calibrations, track, fingerprint, task);
-        var nextRef = ReferenceOf(calibrations, track, fingerprint, next);
+        var programs = referenceSha?.Split(',');
+        var start = ReferenceOf(calibrations, track, fingerprint, task, trackSha, programs?[0]);
+        var nextRef = ReferenceOf(calibrations, track, fingerprint, next, trackSha, programs?.ElementAtOrDefault(1));
         var missing = new List<int>();
         if (start is null) missing.Add(task);
         if (nextRef is null) missing.Add(next);
         if (missing.Count > 0)
             return new TaskReference(track, fingerprint, task, next, start, nextRef, null,
-                MissingCalibration(calibrations, track, fingerprint, task, missing));
+                MissingCalibration(calibrations, track, fingerprint, task, missing, trackSha, programs));
         double gap = start!.MedianMs - nextRef!.MedianMs;
         if (!(gap > 0))
             return new TaskReference(track, fingerprint, task, next, start, nextRef, null, string.Create(CultureInfo.InvariantCulture,
@@ -124,9 +143,15 @@ public static class ScoreBoard
             Fsr.Noise(start.MedianMs, nextRef.MedianMs, start.StdMs), null);
     }
 
-    static ReferenceTime? ReferenceOf(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int record)
+    /// <summary>Whether a calibration ran the given track file and program (null: not recorded, anything matches).</summary>
+    static bool SameVersion(RunRecord calibration, string? trackSha, string? programSha) =>
+        (trackSha is null || calibration.TrackSha256 == trackSha) && (programSha is null || calibration.SourceSha256 == programSha);
+
+    static ReferenceTime? ReferenceOf(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int record,
+        string? trackSha, string? programSha)
     {
-        var runs = calibrations.Where(c => c.Track == track && c.Fingerprint == fingerprint && c.Record == record).ToList();
+        var runs = calibrations.Where(c => c.Track == track && c.Fingerprint == fingerprint && c.Record == record &&
+                                           SameVersion(c, trackSha, programSha)).ToList();
         var times = runs.Where(c => c.Verdict == "ok" && c.TrainTimeMs is { } t && double.IsFinite(t))
             .Select(c => c.TrainTimeMs!.Value).ToList();
         if (times.Count == 0) return null;
@@ -134,18 +159,26 @@ public static class ScoreBoard
     }
 
     /// <summary>Why records lack reference times for these agent runs, and the command that fixes it.</summary>
-    static string MissingCalibration(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int task, List<int> missing)
+    static string MissingCalibration(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int task, List<int> missing,
+        string? trackSha, string[]? programs)
     {
         var range = missing.Count == 2 ? $"{missing[0]}..{missing[1]}" : $"{missing[0]}";
         var fix = $"speedrun calibrate --track {track} --records {range}";
         var reasons = new List<string>();
         foreach (var record in missing)
         {
+            var programSha = programs?.ElementAtOrDefault(record - task);
             var onTrack = calibrations.Where(c => c.Track == track && c.Record == record).ToList();
-            var sameMachine = onTrack.Where(c => c.Fingerprint == fingerprint).ToList();
+            var otherVersions = onTrack.Where(c => c.Fingerprint == fingerprint && !SameVersion(c, trackSha, programSha)).ToList();
+            var sameMachine = onTrack.Where(c => c.Fingerprint == fingerprint && SameVersion(c, trackSha, programSha)).ToList();
             var elsewhere = onTrack.Where(c => c.Fingerprint != fingerprint && c.Verdict == "ok")
                 .Select(c => c.Fingerprint).Distinct().Order(StringComparer.Ordinal).ToList();
-            if (sameMachine.Count > 0)
+            if (sameMachine.Count == 0 && otherVersions.Count > 0)
+                reasons.Add($"record {record}'s {otherVersions.Count} calibration run(s) here timed other versions (" +
+                            string.Join("; ", otherVersions.Select(c => $"track {Short(c.TrackSha256)}, program {Short(c.SourceSha256)}").Distinct()) +
+                            $") than the agent runs were measured against (track {Short(trackSha)}, program {Short(programSha)}); " +
+                            "reference times never mix versions");
+            else if (sameMachine.Count > 0)
                 reasons.Add($"record {record} has {sameMachine.Count} calibration run(s) here but none ended ok (" +
                             string.Join(", ", sameMachine.GroupBy(c => c.Verdict).Select(g => $"{g.Key} {g.Count()}")) + ")");
             else if (elsewhere.Count > 0)

@@ -54,6 +54,23 @@ public sealed class ResultsStore : IDisposable
         ALTER TABLE runs ADD COLUMN runner TEXT;
         ALTER TABLE runs ADD COLUMN deadline TEXT;
         """,
+        // 3: what a run's time may be compared with: the track file it used, and for an agent run the programs of
+        // the two records its task is scored against.
+        """
+        ALTER TABLE runs ADD COLUMN track_sha256 TEXT;
+        ALTER TABLE runs ADD COLUMN reference_sha256 TEXT;
+        """,
+        // 4: the workspaces `speedrun task` made: a run's task and hints come from here, not from the editable task.json.
+        """
+        CREATE TABLE workspaces (
+            id TEXT PRIMARY KEY,
+            task INTEGER NOT NULL,
+            hints TEXT NOT NULL,
+            start_train_sha256 TEXT NOT NULL,
+            dir TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;
@@ -106,9 +123,10 @@ public sealed class ResultsStore : IDisposable
             UPDATE runs SET verdict = $verdict, val_loss = $val_loss, train_time_ms = $train_time_ms, n_steps = $n_steps,
                 step_avg_ms = $step_avg_ms, fingerprint = $fingerprint, device = $device, source_sha256 = $sha, source = $source,
                 log = $log, results_json = $results, problems = $problems, out_dir = $out_dir, duration_s = $duration,
-                runner = NULL, deadline = NULL
+                track_sha256 = $track_sha, reference_sha256 = $reference_sha, runner = NULL, deadline = NULL
             WHERE id = $id
             """;
+        Bind(cmd, "$track_sha", run.TrackSha256); Bind(cmd, "$reference_sha", run.ReferenceSha256);
         Bind(cmd, "$verdict", run.Verdict); Bind(cmd, "$val_loss", Finite(run.ValLoss)); Bind(cmd, "$train_time_ms", run.TrainTimeMs);
         Bind(cmd, "$n_steps", run.NSteps); Bind(cmd, "$step_avg_ms", run.StepAvgMs); Bind(cmd, "$fingerprint", run.Fingerprint);
         Bind(cmd, "$device", run.Device); Bind(cmd, "$sha", run.SourceSha256); Bind(cmd, "$source", run.Source);
@@ -214,12 +232,13 @@ public sealed class ResultsStore : IDisposable
         cmd.CommandText = """
             INSERT INTO runs (uid, kind, record, hints, agent, track, seed, verdict, val_loss, train_time_ms, n_steps,
                 step_avg_ms, fingerprint, device, source_sha256, source, log, results_json, problems, out_dir, started_at, duration_s,
-                runner, deadline)
+                runner, deadline, track_sha256, reference_sha256)
             VALUES ($uid, $kind, $record, $hints, $agent, $track, $seed, $verdict, $val_loss, $train_time_ms, $n_steps,
                 $step_avg_ms, $fingerprint, $device, $sha, $source, $log, $results, $problems, $out_dir, $started, $duration,
-                $runner, $deadline)
+                $runner, $deadline, $track_sha, $reference_sha)
             RETURNING id;
             """;
+        Bind(cmd, "$track_sha", run.TrackSha256); Bind(cmd, "$reference_sha", run.ReferenceSha256);
         Bind(cmd, "$runner", runner); Bind(cmd, "$deadline", deadline?.UtcDateTime.ToString("O"));
         Bind(cmd, "$uid", run.Uid); Bind(cmd, "$kind", run.Kind); Bind(cmd, "$record", run.Record);
         Bind(cmd, "$hints", run.Hints); Bind(cmd, "$agent", run.Agent); Bind(cmd, "$track", run.Track);
@@ -247,6 +266,33 @@ public sealed class ResultsStore : IDisposable
         }
     }
 
+    /// <summary>Records a workspace that `speedrun task` made; its id is in the workspace's task.json.</summary>
+    public void AddWorkspace(WorkspaceRecord workspace)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = """
+            INSERT INTO workspaces (id, task, hints, start_train_sha256, dir, created_at)
+            VALUES ($id, $task, $hints, $sha, $dir, $created)
+            """;
+        Bind(cmd, "$id", workspace.Id); Bind(cmd, "$task", workspace.Task); Bind(cmd, "$hints", workspace.Hints);
+        Bind(cmd, "$sha", workspace.StartTrainSha256); Bind(cmd, "$dir", workspace.Dir);
+        Bind(cmd, "$created", workspace.CreatedAt.UtcDateTime.ToString("O"));
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>The workspace recorded under <paramref name="id"/>, or null when this store never saw it.</summary>
+    public WorkspaceRecord? FindWorkspace(string id)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = "SELECT id, task, hints, start_train_sha256, dir, created_at FROM workspaces WHERE id = $id";
+        Bind(cmd, "$id", id);
+        using var r = cmd.ExecuteReader();
+        return r.Read()
+            ? new WorkspaceRecord(r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetString(3), r.GetString(4),
+                DateTimeOffset.Parse(r.GetString(5), System.Globalization.CultureInfo.InvariantCulture))
+            : null;
+    }
+
     /// <summary>Runs matching the filters (null = any), oldest first, with their validation points.</summary>
     public IReadOnlyList<RunRecord> Runs(string? kind = null, string? track = null, string? fingerprint = null, int? record = null,
         bool withText = false)
@@ -255,7 +301,7 @@ public sealed class ResultsStore : IDisposable
         cmd.CommandText = $"""
             SELECT id, uid, kind, record, hints, agent, track, seed, verdict, val_loss, train_time_ms, n_steps, step_avg_ms,
                    fingerprint, device, source_sha256, {(withText ? "source, log, results_json" : "'', NULL, NULL")}, problems,
-                   out_dir, started_at, duration_s
+                   out_dir, started_at, duration_s, track_sha256, reference_sha256
             FROM runs
             WHERE ($kind IS NULL OR kind = $kind) AND ($track IS NULL OR track = $track)
               AND ($fp IS NULL OR fingerprint = $fp) AND ($record IS NULL OR record = $record)
@@ -273,7 +319,7 @@ public sealed class ResultsStore : IDisposable
                     StepAvgMs = Real(r, 12), Fingerprint = r.GetString(13), Device = Text(r, 14), SourceSha256 = r.GetString(15),
                     Source = r.GetString(16), Log = Text(r, 17), ResultsJson = Text(r, 18), Problems = Text(r, 19),
                     OutDir = Text(r, 20), StartedAt = DateTimeOffset.Parse(r.GetString(21), System.Globalization.CultureInfo.InvariantCulture),
-                    DurationSeconds = r.GetDouble(22),
+                    DurationSeconds = r.GetDouble(22), TrackSha256 = Text(r, 23), ReferenceSha256 = Text(r, 24),
                 });
         return runs.Select(run => run with { Validations = ValidationsOf(run.Id) }).ToList();
     }

@@ -28,6 +28,12 @@ public sealed record RunRecord
     public required string Fingerprint { get; init; }
     public string? Device { get; init; }
     public required string SourceSha256 { get; init; }
+    /// <summary>SHA-256 of the track file the run used; null in rows stored before schema 3.</summary>
+    public string? TrackSha256 { get; init; }
+    /// <summary>For an agent run of task N: the SHA-256 of records N's and N+1's programs as the catalog held them
+    /// when the run was timed ("shaN,shaN+1"), the programs whose calibrations it may be scored against. Null for
+    /// calibrations (their own program is <see cref="SourceSha256"/>) and for rows stored before schema 3.</summary>
+    public string? ReferenceSha256 { get; init; }
     public required string Source { get; init; }
     public string? Log { get; init; }
     public string? ResultsJson { get; init; }

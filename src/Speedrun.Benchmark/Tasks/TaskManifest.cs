@@ -7,14 +7,18 @@ namespace Speedrun.Benchmark.Tasks;
 /// <summary>
 /// task.json in an agent workspace: which task it is, which hints were given, which files were written,
 /// and the SHA-256 of the starting Train.cs, so that the runner can tell an unchanged workspace.
-/// It names the next record by number only: its name would itself be a hint.
+/// It names the next record by number only: its name would itself be a hint. The agent can edit this file, so
+/// the runner takes the task and hints of a run from the results store's record of the workspace
+/// (<see cref="WorkspaceId"/>), written when `speedrun task` made it.
 /// </summary>
 public sealed record TaskManifest
 {
     public const string FileName = "task.json";
-    public const int CurrentFormat = 1;
+    public const int CurrentFormat = 2;
 
     public required int Format { get; init; }
+    /// <summary>The workspace's id in the results store that `speedrun task` registered it with.</summary>
+    public required string WorkspaceId { get; init; }
     /// <summary>Task number = start record number.</summary>
     public required int Task { get; init; }
     public required ManifestRecord StartRecord { get; init; }
@@ -52,6 +56,8 @@ public sealed record TaskManifest
         if (manifest is null) throw new InvalidDataException($"{path}: empty task file.");
         if (manifest.Format != CurrentFormat)
             throw new InvalidDataException($"{path}: field 'format' is {manifest.Format}; this version reads format {CurrentFormat}. Recreate the workspace.");
+        if (string.IsNullOrWhiteSpace(manifest.WorkspaceId))
+            throw new InvalidDataException($"{path}: field 'workspace_id' is empty. Recreate the workspace with `speedrun task`.");
         if (manifest.StartTrainSha256.Length != 64)
             throw new InvalidDataException($"{path}: field 'start_train_sha256' must be 64 hex digits.");
         return manifest;

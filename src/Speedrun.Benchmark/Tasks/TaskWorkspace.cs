@@ -52,6 +52,7 @@ public static class TaskWorkspace
         var manifest = new TaskManifest
         {
             Format = TaskManifest.CurrentFormat,
+            WorkspaceId = Guid.NewGuid().ToString("N"),
             Task = task.Number,
             StartRecord = new ManifestRecord(task.Start.Number, task.Start.Slug, task.Start.Name),
             NextRecord = task.Next.Number,

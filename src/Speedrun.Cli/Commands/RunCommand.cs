@@ -33,8 +33,9 @@ internal static class RunCommand
         if (!Directory.Exists(dir))
             throw new UserError($"{dir}: no such folder; give a task workspace (`speedrun task N --out DIR`) or a record folder.");
         // What DIR is gets checked before the data or the store is touched.
-        var (program, label, folderLabel) = Describe(BenchmarkCatalog.LoadDefault(), dir, agent);
+        var (program, label, folderLabel, manifest) = Describe(BenchmarkCatalog.LoadDefault(), dir, agent);
         using var session = BenchmarkSession.Open(options.Session, defaultTrack: "tiny");
+        if (manifest is not null) label = session.AgentLabel(manifest, dir, agent);
         Console.Error.WriteLine($"speedrun run: {program} on track '{session.Track.Name}', seeds {options.FirstSeed}..{options.FirstSeed + options.Seeds - 1}, " +
                                 $"store {session.StorePath}");
         bool allOk = true;
@@ -47,8 +48,9 @@ internal static class RunCommand
         return allOk ? 0 : 1;
     }
 
-    /// <summary>The program to run and how to label it: an agent run for a workspace, a calibration for a record.</summary>
-    static (string Program, RunLabel Label, string FolderLabel) Describe(BenchmarkCatalog catalog, string dir, string? agent)
+    /// <summary>The program to run and how to label it: an agent run for a workspace (whose label the store then
+    /// confirms, see <see cref="BenchmarkSession.AgentLabel"/>), a calibration for a record.</summary>
+    static (string Program, RunLabel Label, string FolderLabel, TaskManifest? Manifest) Describe(BenchmarkCatalog catalog, string dir, string? agent)
     {
         if (File.Exists(Path.Combine(dir, TaskManifest.FileName)))
         {
@@ -62,7 +64,7 @@ internal static class RunCommand
                                         $"'{manifest.StartRecord.Slug}', but the catalog at {catalog.Root} " +
                                         (task is null ? $"has no task {manifest.Task}" : $"starts task {manifest.Task} from '{task.Start.Slug}'") +
                                         "; scores compare it with that catalog's calibrations.");
-            return (program, RunLabel.AgentRun(manifest.Task, manifest.HintSelection, agent), $"task{manifest.Task:D2}");
+            return (program, RunLabel.AgentRun(manifest.Task, manifest.HintSelection, agent), $"task{manifest.Task:D2}", manifest);
         }
         if (File.Exists(Path.Combine(dir, RecordInfo.RecordFileName)))
         {
@@ -71,7 +73,7 @@ internal static class RunCommand
                 throw new UserError($"--agent labels agent runs, but {dir} is a record folder (its runs are calibrations); drop --agent or give a task workspace.");
             if (!File.Exists(record.TrainPath))
                 throw new UserError($"{record.TrainPath}: record {record.Number} has no training program yet; only runnable records can be timed (see `speedrun records`).");
-            return (record.TrainPath, RunLabel.CalibrationOf(record.Number), record.FolderName);
+            return (record.TrainPath, RunLabel.CalibrationOf(record.Number), record.FolderName, null);
         }
         throw new UserError($"{dir} is neither a task workspace (no {TaskManifest.FileName}) nor a record folder (no {RecordInfo.RecordFileName}). " +
                             "Make a workspace with `speedrun task N --out DIR`, or use `speedrun train` for a loose program.");

@@ -1,12 +1,14 @@
 using System.CommandLine;
 using Speedrun.Cli.Support;
 using Speedrun.Benchmark.Catalog;
+using Speedrun.Benchmark.Store;
 using Speedrun.Benchmark.Tasks;
 
 namespace Speedrun.Cli.Commands;
 
-/// <summary>`speedrun task N --hints H --out DIR`: write an agent's workspace for task N (record N's Train.cs,
-/// the chosen hints about record N+1, TASK.md, task.json).</summary>
+/// <summary>`speedrun task N --hints H --out DIR [--store PATH]`: write an agent's workspace for task N (record N's
+/// Train.cs, the chosen hints about record N+1, TASK.md, task.json) and record it in the results store, which is
+/// where `speedrun run` later takes the run's task and hints from.</summary>
 internal static class TaskCommand
 {
     public static Command Create()
@@ -18,19 +20,24 @@ internal static class TaskCommand
             DefaultValueFactory = _ => "none",
         };
         var output = new Option<string>("--out") { Description = "A new or empty folder for the workspace", Required = true };
+        var store = new Option<string?>("--store") { Description = $"Results store that records the workspace (default: ${StoreLocation.Variable} or results/speedrun.db in the repository)" };
         var command = new Command("task", "Write the workspace an agent works in for task N: record N's program plus hints about N+1.")
         {
-            number, hints, output,
+            number, hints, output, store,
         };
-        command.SetAction(parse => UserErrors.Guard(() => Write(parse.GetValue(number), parse.GetValue(hints)!, parse.GetValue(output)!)));
+        command.SetAction(parse => UserErrors.Guard(() =>
+            Write(parse.GetValue(number), parse.GetValue(hints)!, parse.GetValue(output)!, parse.GetValue(store))));
         return command;
     }
 
-    static int Write(int number, string hintsText, string outDir)
+    static int Write(int number, string hintsText, string outDir, string? storeOption)
     {
         if (!HintSelection.TryParse(hintsText, out var hints, out var error)) throw new UserError($"--hints: {error}");
         var catalog = BenchmarkCatalog.LoadDefault();
         var manifest = TaskWorkspace.Write(catalog, number, hints, outDir);
+        using (var store = ResultsStore.Open(StoreLocation.Resolve(storeOption, catalog.Root)))
+            store.AddWorkspace(new WorkspaceRecord(manifest.WorkspaceId, manifest.Task, manifest.HintSelection,
+                manifest.StartTrainSha256, Path.GetFullPath(outDir), manifest.CreatedUtc));
         Console.WriteLine($"task {manifest.Task} (record {manifest.StartRecord.Number} to {manifest.NextRecord}), hints {manifest.HintSelection}: " +
                           $"{Path.GetFullPath(outDir)}");
         foreach (var file in manifest.Files) Console.WriteLine($"  {file}");

@@ -4,6 +4,7 @@ using Speedrun.Cli.Commands;
 using Speedrun.Benchmark.Catalog;
 using Speedrun.Benchmark.Runs;
 using Speedrun.Benchmark.Store;
+using Speedrun.Benchmark.Tasks;
 using Speedrun.Core.Training;
 
 namespace Speedrun.Cli.Support;
@@ -79,12 +80,14 @@ internal sealed class BenchmarkSession : IDisposable
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
         var sourceBytes = File.ReadAllBytes(programPath);
+        // What this time may be compared with: the track file, and for an agent run the two records' programs.
+        var (trackSha, referenceSha) = (Sha256(TrackFile), label.Kind == RunLabel.AgentKind ? ReferenceSha256(label.Record) : null);
         long id = _store.Start(new RunRecord
         {
             Uid = uid, Kind = label.Kind, Record = label.Record, Hints = label.Hints, Agent = label.Agent, Track = Track.Name,
             Seed = seed, Verdict = ProgramRunner.Running, Fingerprint = _machineFingerprint.Value, Device = Device ?? "auto",
-            SourceSha256 = Benchmark.Tasks.TaskManifest.Sha256Hex(sourceBytes), Source = System.Text.Encoding.UTF8.GetString(sourceBytes),
-            OutDir = outDir, StartedAt = started,
+            SourceSha256 = TaskManifest.Sha256Hex(sourceBytes), Source = System.Text.Encoding.UTF8.GetString(sourceBytes),
+            OutDir = outDir, StartedAt = started, TrackSha256 = trackSha, ReferenceSha256 = referenceSha,
         }, started + (Limit ?? TimeSpan.FromMinutes(Track.TimeLimitMinutes)) + DeadlineMargin);
 
         var progress = new ProgressLine(Console.IsErrorRedirected, Console.Error);
@@ -93,7 +96,7 @@ internal sealed class BenchmarkSession : IDisposable
             ExecCommand.SelfHost(), progress.OnLine, progress.OnError, cancel);
         progress.Done();
         var record = RunRecords.FromOutcome(uid, label, Track.Name, seed, Device, outcome, () => _machineFingerprint.Value,
-            started, clock.Elapsed) with { Id = id };
+            started, clock.Elapsed) with { Id = id, TrackSha256 = trackSha, ReferenceSha256 = referenceSha };
         if (cancel.IsCancellationRequested)
         {
             record = record with
@@ -111,6 +114,36 @@ internal sealed class BenchmarkSession : IDisposable
         Console.WriteLine(ResultLine(record));
         foreach (var p in outcome.Problems) Console.Error.WriteLine($"  - {p}");
         return record;
+    }
+
+    /// <summary>
+    /// The label of an agent run of the workspace in <paramref name="dir"/>: its task and hints as this store recorded
+    /// them when `speedrun task` made it, never as its task.json (which the agent can edit) says now.
+    /// </summary>
+    public RunLabel AgentLabel(TaskManifest manifest, string dir, string? agent)
+    {
+        var path = Path.Combine(dir, TaskManifest.FileName);
+        var workspace = _store.FindWorkspace(manifest.WorkspaceId)
+            ?? throw new UserError($"{path}: workspace '{manifest.WorkspaceId}' is not recorded in the results store {_store.Path}, so " +
+                                   "its task and hints cannot be confirmed. Make workspaces with `speedrun task N --hints H --out DIR` " +
+                                   "against the store the runs go to (--store or SPEEDRUN_STORE).");
+        if (workspace.Task != manifest.Task || workspace.Hints != manifest.HintSelection)
+            Console.Error.WriteLine($"warning: {path} says task {manifest.Task} with hints {manifest.HintSelection}, but the store recorded " +
+                                    $"task {workspace.Task} with hints {workspace.Hints} when the workspace was made; the runs are labelled " +
+                                    "as the store says.");
+        return RunLabel.AgentRun(workspace.Task, workspace.Hints, agent);
+    }
+
+    static string Sha256(string path) => TaskManifest.Sha256Hex(File.ReadAllBytes(path));
+
+    /// <summary>"shaN,shaN+1": the programs of task <paramref name="task"/>'s two records as the catalog holds them now.</summary>
+    string ReferenceSha256(int task)
+    {
+        string Of(int number) =>
+            Catalog.Records.FirstOrDefault(r => r.Number == number) is { } record && File.Exists(record.TrainPath)
+                ? Sha256(record.TrainPath)
+                : throw new UserError($"Task {task} needs records {task} and {task + 1} with programs, but record {number} has none in {Catalog.Root}.");
+        return $"{Of(task)},{Of(task + 1)}";
     }
 
     /// <summary>verdict, val_loss, train_time, seed and the run folder, in fixed columns.</summary>

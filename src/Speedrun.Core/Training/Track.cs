@@ -39,6 +39,9 @@ public sealed record Track
     public required double TargetValLoss { get; init; }
     /// <summary>Wall-clock limit for one run, in minutes; past it the run is `timeout`.</summary>
     public required double TimeLimitMinutes { get; init; }
+    /// <summary>Where <see cref="TargetValLoss"/> came from, when `speedrun target` set it from calibrations;
+    /// null for a target set by hand.</summary>
+    public TrackTargetCalibration? TargetCalibration { get; init; }
 
     /// <summary>snake_case JSON; unknown fields are errors.</summary>
     public static readonly JsonSerializerOptions Json = new()
@@ -96,3 +99,17 @@ public sealed record Track
     /// <summary>Scales the sequences (or streams) per optimizer step, keeping at least one.</summary>
     public int Sequences(int fullSequences) => Math.Max(1, (int)Math.Round(fullSequences * BatchScale));
 }
+
+/// <summary>
+/// The provenance of a track's target set by `speedrun target`: the worst final validation loss that any
+/// calibration run of the listed records reached on the track, plus a margin, rounded up to 0.01.
+/// </summary>
+/// <param name="Date">When the target was set (UTC, ISO 8601).</param>
+/// <param name="Records">The records whose calibration runs were used (every runnable record).</param>
+/// <param name="Seeds">The seeds those runs used.</param>
+/// <param name="Fingerprints">The machines (hardware fingerprints, engine included) they ran on.</param>
+/// <param name="WeakestRecord">The record with the worst final validation loss.</param>
+/// <param name="WeakestValLoss">That loss.</param>
+/// <param name="Margin">Added to it before rounding up.</param>
+public sealed record TrackTargetCalibration(string Date, IReadOnlyList<int> Records, IReadOnlyList<int> Seeds,
+    IReadOnlyList<string> Fingerprints, int WeakestRecord, double WeakestValLoss, double Margin);

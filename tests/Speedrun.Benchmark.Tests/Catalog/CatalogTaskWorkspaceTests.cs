@@ -34,6 +34,8 @@ public sealed class CatalogTaskWorkspaceTests : IDisposable
 
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "task.json")))!;
         Assert.Equal(1, (int)json["task"]!);
+        Assert.Matches("^[0-9a-f]{32}$", (string)json["workspace_id"]!); // the store's key for this workspace
+        Assert.Equal(2, (int)json["format"]!);
         Assert.Equal(1, (int)json["start_record"]!["number"]!);
         Assert.Equal("alpha", (string)json["start_record"]!["slug"]!);
         Assert.Equal(2, (int)json["next_record"]!);

@@ -92,6 +92,59 @@ public sealed class ScoreBoardTests
         Assert.Equal("ok 1, running 1, interrupted 1, data_error 1", cell.VerdictsText);
     }
 
+    static readonly string ShaA = new('a', 64), ShaB = new('b', 64), Rec2 = new('2', 64), Track1 = new('t', 64), Track2 = new('u', 64);
+
+    static RunRecord Versioned(RunRecord run, string program, string track = "") =>
+        run with { SourceSha256 = program, TrackSha256 = track.Length == 0 ? Track1 : track };
+
+    [Fact]
+    public void Only_calibrations_of_the_programs_the_agent_runs_recorded_count()
+    {
+        // Record 1 was calibrated in two versions: A at 100 ms, B (edited later) at 300 ms. The agent runs were
+        // timed against version A, so t_1 = 100 and the gap is 40; mixing in B would give a median of 200.
+        RunRecord[] runs =
+        [
+            Versioned(Cal(1, 100), ShaA), Versioned(Cal(1, 300), ShaB), Versioned(Cal(1, 310), ShaB),
+            Versioned(Cal(2, 60), Rec2),
+            Agent(80) with { TrackSha256 = Track1, ReferenceSha256 = $"{ShaA},{Rec2}" },
+        ];
+        var report = ScoreBoard.Compute(runs);
+        Assert.Empty(report.Problems);
+        Assert.Equal(100, Assert.Single(report.Tasks).Start!.MedianMs);
+        Assert.Equal(0.5, Assert.Single(report.Cells).MeanFsr!.Value, 12); // (100 - 80) / 40
+    }
+
+    [Fact]
+    public void Calibrations_of_another_track_file_are_refused_naming_both_versions()
+    {
+        RunRecord[] runs =
+        [
+            Versioned(Cal(1, 100), ShaA), Versioned(Cal(2, 60), Rec2),
+            Agent(80) with { TrackSha256 = Track2, ReferenceSha256 = $"{ShaA},{Rec2}" },
+        ];
+        var report = ScoreBoard.Compute(runs);
+        var problem = Assert.Single(report.Problems);
+        Assert.Contains("record 1's 1 calibration run(s) here timed other versions (track tttttttttttt, program aaaaaaaaaaaa)", problem);
+        Assert.Contains("(track uuuuuuuuuuuu, program aaaaaaaaaaaa); reference times never mix versions", problem);
+        Assert.Null(Assert.Single(report.Cells).MeanFsr);
+    }
+
+    [Fact]
+    public void Agent_runs_against_different_versions_of_a_task_are_not_mixed()
+    {
+        RunRecord[] runs =
+        [
+            Versioned(Cal(1, 100), ShaA), Versioned(Cal(1, 300), ShaB), Versioned(Cal(2, 60), Rec2),
+            Agent(80) with { TrackSha256 = Track1, ReferenceSha256 = $"{ShaA},{Rec2}" },
+            Agent(90) with { TrackSha256 = Track1, ReferenceSha256 = $"{ShaB},{Rec2}" },
+        ];
+        var report = ScoreBoard.Compute(runs);
+        var problem = Assert.Single(report.Problems);
+        Assert.Contains("has agent runs timed against 2 different versions", problem);
+        Assert.Contains("score refuses to mix them", problem);
+        Assert.All(report.Cells, c => Assert.Null(c.MeanFsr));
+    }
+
     [Fact]
     public void Each_fingerprint_is_scored_against_its_own_calibrations()
     {

@@ -26,6 +26,7 @@ public sealed class ResultsStoreTests : IDisposable
         Uid = uid, Kind = kind, Record = record, Hints = kind == "agent" ? "1,2" : null, Agent = kind == "agent" ? "claude" : null,
         Track = "tiny", Seed = 4, Verdict = "ok", ValLoss = 4.75, TrainTimeMs = 1234.5, NSteps = 384, StepAvgMs = 3.25,
         Fingerprint = fingerprint, Device = "cpu", SourceSha256 = new string('a', 64), Source = "// the program\n",
+        TrackSha256 = new string('t', 64), ReferenceSha256 = kind == "agent" ? new string('b', 64) + "," + new string('c', 64) : null,
         Log = "step:0/384 val_loss:10.9830 train_time:0ms step_avg:0.00ms\n", ResultsJson = "{\"status\": \"ok\"}",
         Problems = "first\nsecond", OutDir = "/tmp/runs/" + uid,
         StartedAt = new DateTimeOffset(2026, 11, 27, 8, 30, 0, TimeSpan.Zero), DurationSeconds = 12.5,
@@ -38,12 +39,12 @@ public sealed class ResultsStoreTests : IDisposable
         var path = _dir.File("empty.db");
         File.WriteAllBytes(path, []);
         using (var store = ResultsStore.Open(path)) Assert.Equal(0, store.Count());
-        Assert.Equal(2, ResultsStore.SchemaVersion);
-        Assert.Equal(2L, Pragma(path, "user_version"));
+        Assert.Equal(4, ResultsStore.SchemaVersion);
+        Assert.Equal(4L, Pragma(path, "user_version"));
         Assert.Equal("wal", Pragma(path, "journal_mode"));
         // Opening again runs no migration twice (it would fail: the tables exist).
         using (var again = ResultsStore.Open(path)) Assert.Equal(0, again.Count());
-        Assert.Equal(2L, Pragma(path, "user_version"));
+        Assert.Equal(4L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -55,12 +56,12 @@ public sealed class ResultsStoreTests : IDisposable
         {
             db.Open();
             using var cmd = db.CreateCommand();
-            cmd.CommandText = "PRAGMA user_version = 3";
+            cmd.CommandText = "PRAGMA user_version = 5";
             cmd.ExecuteNonQuery();
         }
         var e = Assert.Throws<InvalidOperationException>(() => ResultsStore.Open(path));
-        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 3 is newer than this speedrun understands (2); upgrade speedrun.", e.Message);
-        Assert.Equal(3L, Pragma(path, "user_version"));
+        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 5 is newer than this speedrun understands (4); upgrade speedrun.", e.Message);
+        Assert.Equal(5L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -142,13 +143,16 @@ public sealed class ResultsStoreTests : IDisposable
     {
         var path = _dir.File("v1.db");
         using (var store = ResultsStore.Open(path)) store.Add(Sample("old"));
-        Sql(path, "ALTER TABLE runs DROP COLUMN runner; ALTER TABLE runs DROP COLUMN deadline; PRAGMA user_version = 1;");
+        Sql(path, "ALTER TABLE runs DROP COLUMN runner; ALTER TABLE runs DROP COLUMN deadline; " +
+                  "ALTER TABLE runs DROP COLUMN track_sha256; ALTER TABLE runs DROP COLUMN reference_sha256; DROP TABLE workspaces; " +
+                  "PRAGMA user_version = 1;");
         using (var migrated = ResultsStore.Open(path))
         {
             var back = Assert.Single(migrated.Runs(withText: true));
-            Assert.Equal(Sample("old") with { Id = back.Id, Validations = back.Validations }, back);
+            // A row from before schema 3 has no recorded versions.
+            Assert.Equal(Sample("old") with { Id = back.Id, Validations = back.Validations, TrackSha256 = null, ReferenceSha256 = null }, back);
         }
-        Assert.Equal(2L, Pragma(path, "user_version"));
+        Assert.Equal(4L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -199,5 +203,18 @@ public sealed class ResultsStoreTests : IDisposable
         var row = Assert.Single(store.Runs());
         Assert.Equal("interrupted", row.Verdict);
         Assert.Contains("had not finished it by its deadline", row.Problems);
+    }
+
+    [Fact]
+    public void A_workspace_round_trips_and_an_unknown_one_is_null()
+    {
+        using var store = ResultsStore.Open(_dir.File("workspaces.db"));
+        var made = new WorkspaceRecord("0123abcd", 3, "1,2", new string('e', 64), "/tmp/attempt",
+            new DateTimeOffset(2026, 11, 30, 9, 0, 0, TimeSpan.Zero));
+        store.AddWorkspace(made);
+        Assert.Equal(made, store.FindWorkspace("0123abcd"));
+        Assert.Null(store.FindWorkspace("ffff"));
+        Assert.Throws<SqliteException>(() => store.AddWorkspace(made with { Hints = "none" })); // an id is recorded once
+        Assert.Equal("1,2", store.FindWorkspace("0123abcd")!.Hints);
     }
 }
