@@ -82,18 +82,32 @@ internal sealed class BenchmarkSession : IDisposable
         var sourceBytes = File.ReadAllBytes(programPath);
         // What this time may be compared with: the track file, and for an agent run the two records' programs.
         var (trackSha, referenceSha) = (Sha256(TrackFile), label.Kind == RunLabel.AgentKind ? ReferenceSha256(label.Record) : null);
-        long id = _store.Start(new RunRecord
+        var startRow = new RunRecord
         {
             Uid = uid, Kind = label.Kind, Record = label.Record, Hints = label.Hints, Agent = label.Agent, Track = Track.Name,
             Seed = seed, Verdict = ProgramRunner.Running, Fingerprint = _machineFingerprint.Value, Device = Device ?? "auto",
             SourceSha256 = TaskManifest.Sha256Hex(sourceBytes), Source = System.Text.Encoding.UTF8.GetString(sourceBytes),
             OutDir = outDir, StartedAt = started, TrackSha256 = trackSha, ReferenceSha256 = referenceSha,
-        }, started + (Limit ?? TimeSpan.FromMinutes(Track.TimeLimitMinutes)) + DeadlineMargin);
+        };
+        long id = _store.Start(startRow, started + (Limit ?? TimeSpan.FromMinutes(Track.TimeLimitMinutes)) + DeadlineMargin);
 
         var progress = new ProgressLine(Console.IsErrorRedirected, Console.Error);
-        var outcome = ProgramRunner.Run(
-            new ProgramRunRequest(programPath, Track, TrackFile, Data, Device, seed, outDir, Limit, _machineFingerprint.Value),
-            ExecCommand.SelfHost(), progress.OnLine, progress.OnError, cancel);
+        ProgramRunOutcome outcome;
+        try
+        {
+            outcome = ProgramRunner.Run(
+                new ProgramRunRequest(programPath, Track, TrackFile, Data, Device, seed, outDir, Limit, _machineFingerprint.Value),
+                ExecCommand.SelfHost(), progress.OnLine, progress.OnError, cancel);
+        }
+        catch (Exception e)
+        {
+            // The harness failed, not the program: the row says so rather than staying 'running'.
+            _store.Finish(id, startRow with
+            {
+                Verdict = ProgramRunner.Interrupted, Problems = $"the runner failed: {e.Message}", DurationSeconds = clock.Elapsed.TotalSeconds,
+            });
+            throw;
+        }
         progress.Done();
         var record = RunRecords.FromOutcome(uid, label, Track.Name, seed, Device, outcome, () => _machineFingerprint.Value,
             started, clock.Elapsed) with { Id = id, TrackSha256 = trackSha, ReferenceSha256 = referenceSha };
