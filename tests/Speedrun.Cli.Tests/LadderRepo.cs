@@ -45,8 +45,7 @@ public sealed class LadderRepo : IDisposable
         if (register)
         {
             using var store = ResultsStore.Open(StorePath);
-            store.AddWorkspace(new WorkspaceRecord(manifest.WorkspaceId, manifest.Task, manifest.HintSelection,
-                manifest.StartTrainSha256, dir, manifest.CreatedUtc));
+            store.AddWorkspace(WorkspaceRecord.Of(manifest, dir));
         }
         if (program is not null) File.Copy(program, Path.Combine(dir, "Train.cs"), overwrite: true);
         return dir;

@@ -36,8 +36,7 @@ internal static class TaskCommand
         var catalog = BenchmarkCatalog.LoadDefault();
         var manifest = TaskWorkspace.Write(catalog, number, hints, outDir);
         using (var store = ResultsStore.Open(StoreLocation.Resolve(storeOption, catalog.Root)))
-            store.AddWorkspace(new WorkspaceRecord(manifest.WorkspaceId, manifest.Task, manifest.HintSelection,
-                manifest.StartTrainSha256, Path.GetFullPath(outDir), manifest.CreatedUtc));
+            store.AddWorkspace(WorkspaceRecord.Of(manifest, outDir));
         Console.WriteLine($"task {manifest.Task} (record {manifest.StartRecord.Number} to {manifest.NextRecord}), hints {manifest.HintSelection}: " +
                           $"{Path.GetFullPath(outDir)}");
         foreach (var file in manifest.Files) Console.WriteLine($"  {file}");

@@ -51,8 +51,6 @@ internal sealed class BenchmarkSession : IDisposable
         var catalog = BenchmarkCatalog.LoadDefault();
         var track = catalog.GetTrack(options.Track ?? defaultTrack);
         var trackFile = Path.Combine(catalog.TracksDirectory, track.Name + ".json");
-        if (options.TimeoutMinutes is { } minutes && !(minutes > 0))
-            throw new UserError($"--timeout is {minutes.ToString(CultureInfo.InvariantCulture)}; give a positive number of minutes.");
         var device = options.Device ?? track.DefaultDevice;
         Kernels.Runtime.DeviceKinds.Parse(device); // a bad --device fails here, naming the allowed values
         var data = TrackData.Resolve(track, Console.Error);
