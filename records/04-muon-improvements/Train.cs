@@ -54,7 +54,7 @@ for (int step = 0; step <= hp.Steps; step++)
     muon.Step();
     ctx.StepFinished(step, hp.Steps);
 }
-ctx.Finish();
+ctx.SaveModel(model); // the harness times this process until it ends, then scores the saved model
 
 // -----------------------------------------------------------------------------------------------------
 // Hyperparameters: the record's own values (8 GPUs x 64 sequences x 1024 tokens, 6,200 steps), scaled by
@@ -122,7 +122,7 @@ sealed record Hyperparameters
 // The model: GPT-2 with pre-norm weightless RMSNorm, the attention branch scaled by 1/sqrt(2 * layers),
 // rotary position embeddings on q and k, and the token embedding tied to the output head (its weight is
 // the head's, with nn.Linear's default initialisation).
-sealed class Gpt : Module
+sealed class Gpt : Module, ILanguageModel<Gpt>
 {
     readonly Hyperparameters _hp;
     readonly Tensor _wte;
@@ -142,15 +142,27 @@ sealed class Gpt : Module
     /// <summary>What Muon trains: every matrix of the blocks.</summary>
     public IReadOnlyList<Tensor> BlockParameters() => _blocks.SelectMany(b => b.Parameters()).ToList();
 
-    /// <summary>Mean next-token cross-entropy of a (B, T) batch.</summary>
-    public Tensor Loss(Tensor inputs, Tensor targets)
+    /// <summary>The harness's evaluation builds the model with this, then loads the trained weights into it.</summary>
+    public static Gpt Create(Track track, Device device) => new(device, Hyperparameters.ForTrack(track), new Random(0));
+
+    /// <summary>The harness evaluates sequences of the training length.</summary>
+    public int ContextLength => _hp.SequenceLength;
+
+    /// <summary>Next-token logits of a (B, T) batch, (B, T, 50304); the harness scores the vocabulary's 50257 columns.</summary>
+    public Tensor Logits(Tensor inputs)
     {
         var x = F.Embedding(inputs, _wte);
         foreach (var block in _blocks) x = block.Forward(x);
         x = F.RmsNorm(x, eps: _hp.NormEps);
         // Tied head. Its 50257 logits per row are stored 64-aligned (50304 wide) so the GEMMs have aligned
         // leading dimensions; the padding columns are not classes and the loss ignores them (same maths).
-        var logits = F.Linear(x, _wte, padTo: 64);
+        return F.Linear(x, _wte, padTo: 64);
+    }
+
+    /// <summary>Mean next-token cross-entropy of a (B, T) batch.</summary>
+    public Tensor Loss(Tensor inputs, Tensor targets)
+    {
+        var logits = Logits(inputs);
         int rows = inputs.Dim(0) * inputs.Dim(1);
         return F.CrossEntropy(logits.View(rows, logits.Dim(-1)), targets.View(rows), classes: _hp.Vocab);
     }

@@ -65,7 +65,7 @@ for (int step = 0; step <= hp.Steps; step++)
     adamScalars.Step();
     ctx.StepFinished(step, hp.Steps);
 }
-ctx.Finish();
+ctx.SaveModel(model); // the harness times this process until it ends, then scores the saved model
 
 // -----------------------------------------------------------------------------------------------------
 // Hyperparameters: the record's own values (8 GPUs x 64 sequences x 1024 tokens, 3,200 steps), scaled by
@@ -146,7 +146,7 @@ sealed record Hyperparameters
 // every block mixes in x0 and layer 0's values with learned scalars; QK-norm and rotary on q and k, a ReLU²
 // MLP, zero-initialised output projections; an embedding (N(0, 1)) and a separate, zero-initialised head,
 // both 50,304 rows; the logits softcapped at 30.
-sealed class Gpt : Module
+sealed class Gpt : Module, ILanguageModel<Gpt>
 {
     readonly Hyperparameters _hp;
     readonly Tensor _wte, _lmHead;
@@ -173,15 +173,27 @@ sealed class Gpt : Module
     /// <summary>What the scalar Adam trains: the blocks' learned scalars.</summary>
     public IReadOnlyList<Tensor> BlockScalars() => _blocks.SelectMany(b => b.Parameters()).Where(p => p.Rank < 2).ToList();
 
-    /// <summary>Mean next-token cross-entropy of a (B, T) batch.</summary>
-    public Tensor Loss(Tensor inputs, Tensor targets)
+    /// <summary>The harness's evaluation builds the model with this, then loads the trained weights into it.</summary>
+    public static Gpt Create(Track track, Device device) => new(device, Hyperparameters.ForTrack(track), new Random(0));
+
+    /// <summary>The harness evaluates sequences of the training length.</summary>
+    public int ContextLength => _hp.SequenceLength;
+
+    /// <summary>Next-token logits of a (B, T) batch, (B, T, 50304); the harness scores the vocabulary's 50257 columns.</summary>
+    public Tensor Logits(Tensor inputs)
     {
         var x = F.RmsNorm(F.Embedding(inputs, _wte));
         var x0 = x;
         Tensor? v1 = null;
         foreach (var block in _blocks) (x, v1) = block.Forward(x, v1, x0);
         x = F.RmsNorm(x);
-        var logits = F.Unary<Softcap>(F.Linear(x, _lmHead)); // all 50,304 columns are in the softmax
+        return F.Unary<Softcap>(F.Linear(x, _lmHead)); // the training loss's softmax spans all 50,304 columns
+    }
+
+    /// <summary>Mean next-token cross-entropy of a (B, T) batch.</summary>
+    public Tensor Loss(Tensor inputs, Tensor targets)
+    {
+        var logits = Logits(inputs);
         int rows = inputs.Dim(0) * inputs.Dim(1);
         return F.CrossEntropy(logits.View(rows, logits.Dim(-1)), targets.View(rows));
     }

@@ -66,7 +66,7 @@ for (int step = 0; step <= hp.Steps; step++)
     model.RoundBf16Parameters();
     ctx.StepFinished(step, hp.Steps);
 }
-ctx.Finish();
+ctx.SaveModel(model); // the harness times this process until it ends, then scores the saved model
 
 // -----------------------------------------------------------------------------------------------------
 // Hyperparameters: the record's own values (8 GPUs x 64 sequences x 1024 tokens, 3,000 steps), scaled by
@@ -149,7 +149,7 @@ sealed record Hyperparameters
 // both 50,304 rows; the logits softcapped at 30; U-net skips from the encoder half to the decoder half.
 // Activations, the embedding and the scalars are bf16 (Bf16 marks each rounding); the Linear weights are fp32
 // masters.
-sealed class Gpt : Module
+sealed class Gpt : Module, ILanguageModel<Gpt>
 {
     readonly Hyperparameters _hp;
     readonly Tensor _wte, _lmHead, _skipWeights;
@@ -194,8 +194,14 @@ sealed class Gpt : Module
     /// <summary>A bf16 tensor in this fp32 engine: the values rounded to the nearest bf16.</summary>
     public static Tensor Bf16(Tensor x) => F.RoundToBf16(x);
 
-    /// <summary>Mean next-token cross-entropy of a (B, T) batch.</summary>
-    public Tensor Loss(Tensor inputs, Tensor targets)
+    /// <summary>The harness's evaluation builds the model with this, then loads the trained weights into it.</summary>
+    public static Gpt Create(Track track, Device device) => new(device, Hyperparameters.ForTrack(track), new Random(0));
+
+    /// <summary>The harness evaluates sequences of the training length.</summary>
+    public int ContextLength => _hp.SequenceLength;
+
+    /// <summary>Next-token logits of a (B, T) batch, (B, T, 50304); the harness scores the vocabulary's 50257 columns.</summary>
+    public Tensor Logits(Tensor inputs)
     {
         var x = Bf16(F.RmsNorm(F.Embedding(inputs, _wte)));
         var x0 = x;
@@ -212,7 +218,13 @@ sealed class Gpt : Module
             (x, v1) = _blocks[_encoderLayers + i].Forward(Bf16(x + weightedSkip), v1, x0); // one fused chain, one rounding
         }
         x = Bf16(F.RmsNorm(x));
-        var logits = Bf16(F.Unary<Softcap>(Bf16(F.Linear(x, _lmHead)))); // all 50,304 columns are in the softmax
+        return Bf16(F.Unary<Softcap>(Bf16(F.Linear(x, _lmHead)))); // the training loss's softmax spans all 50,304 columns
+    }
+
+    /// <summary>Mean next-token cross-entropy of a (B, T) batch.</summary>
+    public Tensor Loss(Tensor inputs, Tensor targets)
+    {
+        var logits = Logits(inputs);
         int rows = inputs.Dim(0) * inputs.Dim(1);
         return F.CrossEntropy(logits.View(rows, logits.Dim(-1)), targets.View(rows));
     }

@@ -15,6 +15,7 @@ var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun record
     DataCommand.Create(),
     DoctorCommand.Create(),
     ExecCommand.Create(),
+    ExecEvalCommand.Create(),
 };
 // A mistake the user can fix (a malformed track or record file, a missing file, a bad argument) is reported
 // in one line naming the file or field, without a stack trace; anything else is a bug and keeps its trace.

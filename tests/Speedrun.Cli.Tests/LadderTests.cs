@@ -75,12 +75,25 @@ public sealed class LadderTests(LadderRun ladder, ITestOutputHelper output) : IC
         var oracle = Cell(score, "1,2,3");
         var none = Cell(score, "none");
         double oracleFsr = oracle.GetProperty("mean_fsr").GetDouble(), nullFsr = none.GetProperty("mean_fsr").GetDouble();
-        double tolerance = Math.Max(3 * noise, 0.15);
+        // The noise that decides "within noise": the spread of every run of the same program (record 1's by
+        // calibration and the null agent, record 2's by calibration and the oracle), pooled, over the speedup. The
+        // harness's times include each process's start-up, whose jitter on a loaded CPU the calibrations alone
+        // (three runs) can miss; score's noise is the spread of record 1's calibrations only.
+        var rows = ladder.Repo.StoredRuns(withText: true);
+        double PooledStd()
+        {
+            var groups = rows.Where(r => r.TrainTimeMs is not null).GroupBy(r => r.Source).Select(g => g.Select(r => r.TrainTimeMs!.Value).ToList()).ToList();
+            double ss = groups.Sum(g => g.Sum(t => (t - g.Average()) * (t - g.Average())));
+            int df = groups.Sum(g => g.Count - 1);
+            return Math.Sqrt(ss / df);
+        }
+        double runNoise = PooledStd() / (t1 - t2);
+        double tolerance = Math.Max(3 * Math.Max(noise, runNoise), 0.15);
         foreach (var run in ladder.Repo.StoredRuns(withText: false))
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {run.Kind,-11} record {run.Record} {run.Agent ?? "",-6} seed {run.Seed}: {run.TrainTimeMs:F0} ms, val_loss {run.ValLoss:F4}"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"ladder ({ladder.Elapsed.TotalSeconds:F0} s): t_1 = {t1:F0} ms, t_2 = {t2:F0} ms, noise {noise:F3}; " +
+            $"ladder ({ladder.Elapsed.TotalSeconds:F0} s): t_1 = {t1:F0} ms, t_2 = {t2:F0} ms, noise {noise:F3} (pooled over every run {runNoise:F3}); " +
             $"oracle FSR {oracleFsr:F3} (per run {string.Join(", ", oracle.GetProperty("fsr").EnumerateArray().Select(f => f.GetDouble().ToString("F3", CultureInfo.InvariantCulture)))}), " +
             $"null FSR {nullFsr:F3} (per run {string.Join(", ", none.GetProperty("fsr").EnumerateArray().Select(f => f.GetDouble().ToString("F3", CultureInfo.InvariantCulture)))}); tolerance {tolerance:F3}"));
 
@@ -89,8 +102,9 @@ public sealed class LadderTests(LadderRun ladder, ITestOutputHelper output) : IC
         Assert.Equal(LadderRun.Rounds, task.GetProperty("next").GetProperty("ok_runs").GetInt32());
         Assert.Equal(LadderRun.Rounds, oracle.GetProperty("ok").GetInt32());
         Assert.Equal(LadderRun.Rounds, none.GetProperty("ok").GetInt32());
-        // Record 2 is genuinely faster: a third of the timed steps.
-        Assert.True(t2 < 0.6 * t1, $"record 2 ({t2:F0} ms) should be well under record 1 ({t1:F0} ms)");
+        // Record 2 is genuinely faster: 30 steps to record 1's 70. The harness's times include the process's
+        // start-up (about 3 s here), which both pay, so the ratio is about 0.64, not 3/7.
+        Assert.True(t2 < 0.75 * t1, $"record 2 ({t2:F0} ms) should be well under record 1 ({t1:F0} ms)");
 
         // CI runs the test projects side by side on two cores, so one run in three can be stalled by a
         // neighbour (seen: a null run 30% slower than its twin calibration). The median of the runs must sit

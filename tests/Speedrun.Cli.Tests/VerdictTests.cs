@@ -114,19 +114,47 @@ public sealed class VerdictTests : IDisposable
         var (cli, row) = RunProgram(LadderRepo.FixtureProgram("NoMetrics.cs"));
         Assert.Equal("no_metrics", row.Verdict);
         Assert.Equal(1, cli.ExitCode);
-        Assert.Contains("no results.json", row.Problems);
+        Assert.Contains("no model.safetensors: a training program ends with ctx.SaveModel(model)", row.Problems);
         Assert.Equal("", row.Log);
         Assert.Null(row.ResultsJson);
     }
 
     [Fact]
-    public void ChangingTheValidationBudgetIsInvalid()
+    public void ModelThatLooksAheadIsInvalid()
     {
-        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("Invalid.cs"));
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("LooksAhead.cs"));
         Assert.Equal("invalid", row.Verdict);
         Assert.Equal(1, cli.ExitCode);
-        Assert.Contains("validated on 512 tokens, not SPEEDRUN_VAL_TOKENS=1024", row.Problems);
-        Assert.Contains("\"val_tokens\": 512", row.ResultsJson);
+        Assert.Contains("the model looks ahead", row.Problems);
+        Assert.Null(row.ValLoss);
+        // Its own validation, through the same logits, claimed a loss far below the target 8.1.
+        Assert.InRange(row.ProgramValLoss!.Value, 0, 1);
+    }
+
+    [Fact]
+    public void ForgedResultsAreNotScored()
+    {
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("ForgedResults.cs"));
+        Assert.Equal("missed_target", row.Verdict);
+        Assert.Equal(1, cli.ExitCode);
+        Assert.Equal(1.0, row.ProgramValLoss);               // what the forged results.json says
+        Assert.Contains("step:30/30 val_loss:1.0000", row.Log); // and the forged log line
+        Assert.InRange(row.ValLoss!.Value, 10.5, 11.2);        // what the harness measured: an untrained model
+    }
+
+    [Fact]
+    public void WorkInTheProgramsUntimedStepsIsTimed()
+    {
+        var (cli, row) = RunProgram(LadderRepo.FixtureProgram("HiddenWork.cs"));
+        Assert.Equal("ok", row.Verdict);
+        Assert.Equal(0, cli.ExitCode);
+        var hidden = System.Text.RegularExpressions.Regex.Match(row.Log!, @"hidden: (\d+) ms of untimed training");
+        Assert.True(hidden.Success, row.Log);
+        double hiddenMs = double.Parse(hidden.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(hiddenMs > 0);
+        // The harness's time holds the hidden steps, which the program's own train_time left out.
+        Assert.True(row.TrainTimeMs - row.ProgramTrainTimeMs >= hiddenMs,
+            $"harness {row.TrainTimeMs} ms, program {row.ProgramTrainTimeMs} ms, hidden {hiddenMs} ms");
     }
 
     [Fact]
@@ -137,7 +165,8 @@ public sealed class VerdictTests : IDisposable
         Assert.Equal(1, cli.ExitCode);
         // An untrained model over the GPT-2 vocabulary: about ln(50257) = 10.825, far above the target 8.1.
         Assert.InRange(row.ValLoss!.Value, 10.5, 11.2);
-        Assert.Contains("\"status\": \"missed_target\"", row.ResultsJson);
+        Assert.Contains("\"status\": \"missed_target\"", row.ResultsJson); // its own validation, on the monitor tokens, agrees
+        Assert.InRange(row.ProgramValLoss!.Value - row.ValLoss.Value, -0.05, 0.05);
     }
 
     [Fact]
@@ -150,9 +179,13 @@ public sealed class VerdictTests : IDisposable
         Assert.Null(row.Problems);
         Assert.InRange(row.ValLoss!.Value, 0, 8.1);
         Assert.Equal(30, row.NSteps);
-        Assert.True(row.TrainTimeMs > 0);
+        // The harness's numbers, with the program's own beside them: its own validation (on the monitor tokens, 1,024
+        // others than the scored ones) and a shorter time (start-up, warm-up steps and validation count only in the
+        // harness's).
+        Assert.True(double.IsFinite(row.ProgramValLoss!.Value));
+        Assert.True(row.TrainTimeMs > row.ProgramTrainTimeMs, $"harness {row.TrainTimeMs} ms, program {row.ProgramTrainTimeMs} ms");
         Assert.Equal([0, 30], row.Validations.Select(v => v.Step));
-        Assert.Contains("\"status\": \"ok\"", row.ResultsJson);
+        Assert.Contains("\"n_steps\": 30", row.ResultsJson); // its own status may differ: it judged itself on other tokens
         Assert.Contains("step:30/30 val_loss:", row.Log);
     }
 

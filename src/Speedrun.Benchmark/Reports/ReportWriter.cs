@@ -165,10 +165,11 @@ public static class ReportWriter
             if (t.Scores.Cells.Count == 0)
                 doc.Add(new Paragraph("No agent runs on this track."));
             else
-                doc.Add(new Table(["task", "hints", "runs", "ok", "verdicts", "mean FSR", "95% CI", "IQM", "95% CI", "noise"],
+                doc.Add(new Table(["task", "hints", "runs", "ok", "verdicts", "mean FSR", "95% CI", "IQM", "95% CI", "noise", "unsandboxed"],
                     [.. t.Scores.Cells.Select(c => (IReadOnlyList<string>)[
                         c.Task.ToString(Inv), c.Hints, c.Runs.ToString(Inv), c.Ok.ToString(Inv), c.VerdictsText,
-                        Number(c.MeanFsr), Interval(c.MeanLow, c.MeanHigh), Number(c.Iqm), Interval(c.IqmLow, c.IqmHigh), Number(c.Noise)])]));
+                        Number(c.MeanFsr), Interval(c.MeanLow, c.MeanHigh), Number(c.Iqm), Interval(c.IqmLow, c.IqmHigh), Number(c.Noise),
+                        c.Unsandboxed.ToString(Inv)])]));
             if (t.Scores.Problems.Count > 0)
             {
                 doc.Add(new Paragraph("Cells that could not be scored:"));

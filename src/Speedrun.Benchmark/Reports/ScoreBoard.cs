@@ -32,6 +32,10 @@ public sealed record ScoreCell(string Track, string Fingerprint, int Task, strin
     double? MeanFsr, double? MeanLow, double? MeanHigh, double? Iqm, double? IqmLow, double? IqmHigh,
     double? Noise, string? Problem)
 {
+    /// <summary>Scored runs whose program ran without a sandbox (it could reach the validation shards and the
+    /// repository): their times and losses are the harness's, but nothing kept the program honest.</summary>
+    public int Unsandboxed { get; init; }
+
     [System.Text.Json.Serialization.JsonIgnore]
     public string VerdictsText =>
         string.Join(", ", Verdicts.Where(v => v.Value > 0).Select(v => $"{v.Key} {v.Value}"));
@@ -98,16 +102,18 @@ public static class ScoreBoard
         int ok = runs.Count(r => r.Verdict == "ok");
         // Runs the harness did not finish (still running, interrupted, unusable data) are counted but not scored.
         runs = runs.Where(r => ProgramRunner.IsScored(r.Verdict)).ToList();
+        int unsandboxed = runs.Count(r => r.Sandbox == Sandbox.None);
         if (reference.Problem is not null || reference.Start is null || reference.Next is null)
             return new ScoreCell(reference.Track, reference.Fingerprint, reference.Task, hints, runs.Count, ok, verdicts, [],
-                null, null, null, null, null, null, null, reference.Problem);
+                null, null, null, null, null, null, null, reference.Problem) { Unsandboxed = unsandboxed };
 
         var fsr = runs.Select(r => Fsr.Score(reference.Start.MedianMs, reference.Next.MedianMs, r.TrainTimeMs ?? double.NaN, r.Verdict))
             .ToList();
         var (meanLow, meanHigh) = Statistics.BootstrapCi(fsr, Statistics.Mean, resamples, level, seed);
         var (iqmLow, iqmHigh) = Statistics.BootstrapCi(fsr, Statistics.InterquartileMean, resamples, level, seed);
         return new ScoreCell(reference.Track, reference.Fingerprint, reference.Task, hints, runs.Count, ok, verdicts, fsr,
-            Statistics.Mean(fsr), meanLow, meanHigh, Statistics.InterquartileMean(fsr), iqmLow, iqmHigh, reference.Noise, null);
+            Statistics.Mean(fsr), meanLow, meanHigh, Statistics.InterquartileMean(fsr), iqmLow, iqmHigh, reference.Noise, null)
+            { Unsandboxed = unsandboxed };
     }
 
     static string Short(string? sha) => sha is null ? "unrecorded" : sha[..Math.Min(12, sha.Length)];

@@ -13,17 +13,29 @@ public sealed record ProgramRunRequest(
     string ProgramPath, Track Track, string TrackFile, DataPatterns Data, string? Device, int Seed, string OutDir,
     TimeSpan? TimeLimit = null, string? ExpectedFingerprint = null);
 
-/// <summary>The outcome of one run: a verdict, the program's own results (when it wrote them), and why.</summary>
+/// <summary>The outcome of one run: a verdict, the harness's numbers (the training process's wall time and the
+/// evaluation), the program's own results (when it wrote them), and why.</summary>
 public sealed record ProgramRunOutcome(
     string Verdict, RunResult? Result, ProgramCompiler.Result Compile, ChildOutcome? Child, string OutDir,
-    IReadOnlyList<string> Problems);
+    IReadOnlyList<string> Problems, EvaluationOutcome? Evaluation = null)
+{
+    /// <summary>The scored time: the training process's wall time, from before it was created until it exited.</summary>
+    public double? TrainTimeMs => Child is { TimedOut: false } c ? c.Elapsed.TotalMilliseconds : null;
+
+    /// <summary>The scored loss: the harness's evaluation of the saved model.</summary>
+    public double? ValLoss => Evaluation is { Verdict: null } e ? e.ValLoss : null;
+
+    /// <summary>The sandbox the program ran in ("bubblewrap 0.8.0"), or "none"; null when it never ran.</summary>
+    public string? Sandbox { get; init; }
+}
 
 /// <summary>
-/// Compiles a training program, runs it in a child process with the track's wall-clock limit, and judges the
-/// run: ok, missed_target, compile_error, crashed, timeout, diverged, no_metrics or invalid. The verdict
-/// trusts the run context's results.json only after cross-checking it with the log lines and the contract.
-/// Every file stays in OutDir: program.cs (the source as run), program.dll, stdout.txt, stderr.txt,
-/// log.txt, results.json.
+/// Compiles a training program, runs it in a child process with the track's wall-clock limit, times that process
+/// itself, has the harness evaluate the model the program saved (<see cref="Evaluation"/>), and judges the run: ok,
+/// missed_target, compile_error, crashed, timeout, diverged, no_metrics or invalid. The program's own results.json
+/// and log lines are kept for curves and comparison; no number the verdict or the score uses comes from them.
+/// Every file stays in OutDir: program.cs (the source as run), program.dll, stdout.txt, stderr.txt, log.txt,
+/// results.json, model.safetensors, and the evaluation processes' output (eval-*.txt, probe-*.txt).
 /// </summary>
 public static partial class ProgramRunner
 {
@@ -41,7 +53,21 @@ public static partial class ProgramRunner
     /// <summary>Whether a run with this verdict is the program's doing and so counts in its task's score.</summary>
     public static bool IsScored(string verdict) => verdict is not (Running or Interrupted or DataError);
 
-    public static ProgramRunOutcome Run(ProgramRunRequest request, ProgramHost host,
+    /// <summary>A gap between the harness's time and the program's own train_time worth reporting: more than this
+    /// fraction of the harness's time, and more than <see cref="ClockGapFloor"/>.</summary>
+    public const double ClockGapFraction = 0.25;
+    public static readonly TimeSpan ClockGapFloor = TimeSpan.FromSeconds(30);
+
+    /// <summary>How much a run may write into its run folder (model, logs, anything else) before it is stopped;
+    /// <see cref="MaxRunFolderVar"/> (MiB) overrides it.</summary>
+    public static long MaxRunFolderBytes =>
+        long.TryParse(Environment.GetEnvironmentVariable(MaxRunFolderVar), out long mib) && mib > 0 ? mib << 20 : 16L << 30;
+
+    public const string MaxRunFolderVar = "SPEEDRUN_RUN_FOLDER_MAX_MB";
+
+    static bool IsGpu(string? device) => device is not null && !device.Equals("cpu", StringComparison.OrdinalIgnoreCase);
+
+    public static ProgramRunOutcome Run(ProgramRunRequest request, RunnerHosts hosts,
         Action<string>? onStdout = null, Action<string>? onStderr = null, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(request.OutDir);
@@ -62,17 +88,69 @@ public static partial class ProgramRunner
                 compile.Errors.Select(e => e.ToString()).ToList());
         }
 
-        var env = new RunEnvironment(request.Data.TrainFiles, request.Data.ValFiles, request.Track.ValTokens,
+        // The program's own validation reads the monitor tokens, never the scored ones.
+        string monitor;
+        try { monitor = MonitorSet.Write(request.Data.ValFiles, request.Track.ValTokens, request.OutDir); }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            var why = $"{e.Message} (a run needs twice the track's {request.Track.ValTokens} validation tokens plus 2: the scored ones, " +
+                      "then as many for the program's own validation)";
+            File.WriteAllLines(Path.Combine(request.OutDir, "data-errors.txt"), [why]);
+            return new ProgramRunOutcome(DataError, null, compile, null, request.OutDir, [why]);
+        }
+        var env = new RunEnvironment(request.Data.TrainFiles, monitor, request.Track.ValTokens,
             request.Track.Name, request.TrackFile, request.Device, request.Seed, request.OutDir, source);
         var limit = request.TimeLimit ?? TimeSpan.FromMinutes(request.Track.TimeLimitMinutes);
         var resultsPath = Path.Combine(request.OutDir, "results.json");
-        if (File.Exists(resultsPath)) File.Delete(resultsPath); // only this run's results count
-        var child = ChildProcess.Run(host, compile.AssemblyPath!, env.ToVariables(), limit,
-            Path.Combine(request.OutDir, "stdout.txt"), Path.Combine(request.OutDir, "stderr.txt"),
-            onStdout, onStderr, cancel);
+        var modelPath = Path.Combine(request.OutDir, Checkpoint.FileName);
+        foreach (var stale in new[] { resultsPath, modelPath }) if (File.Exists(stale)) File.Delete(stale); // only this run's files count
 
-        var (verdict, result, problems) = Judge(request, env, child, resultsPath, Path.Combine(request.OutDir, "stdout.txt"));
-        return new ProgramRunOutcome(verdict, result, compile, child, request.OutDir, problems);
+        var sandbox = Sandbox.Current;
+        var (host, variables) = (hosts.Training, (IEnumerable<KeyValuePair<string, string>>)env.ToVariables());
+        if (sandbox is not null)
+        {
+            var visible = new[] { Path.GetFullPath(request.TrackFile) }
+                .Concat(ShardSet.Resolve(request.Data.TrainFiles, RunEnvironment.TrainFilesVar).Files.Select(Path.GetFullPath)).ToList();
+            var environment = Sandbox.BaseEnvironment(home: Path.GetFullPath(request.OutDir));
+            foreach (var (k, v) in env.ToVariables()) environment[k] = v;
+            host = sandbox.Wrap(hosts.Training, new SandboxSpec(visible, [Path.GetFullPath(request.OutDir)], Path.GetFullPath(request.OutDir),
+                environment, Gpu: IsGpu(request.Device)));
+            variables = [];
+        }
+        using var folderWatch = new FolderWatch(request.OutDir, MaxRunFolderBytes);
+        var child = ChildProcess.Run(host, [compile.AssemblyPath!], variables, limit,
+            Path.Combine(request.OutDir, "stdout.txt"), Path.Combine(request.OutDir, "stderr.txt"),
+            onStdout, onStderr, CancellationTokenSource.CreateLinkedTokenSource(cancel, folderWatch.Exceeded).Token);
+        if (folderWatch.Exceeded.IsCancellationRequested && !cancel.IsCancellationRequested)
+            return new ProgramRunOutcome("invalid", null, compile, child, request.OutDir,
+                [$"wrote more than {MaxRunFolderBytes >> 20} MiB into its run folder (the limit, {MaxRunFolderVar}); the run was stopped"])
+                { Sandbox = sandbox?.Version ?? Sandbox.None };
+
+        var (verdict, result, problems) = JudgeTraining(request, child, resultsPath, modelPath);
+        var sandboxName = sandbox?.Version ?? Sandbox.None;
+        if (verdict is not null || cancel.IsCancellationRequested)
+            return new ProgramRunOutcome(verdict ?? Interrupted, result, compile, child, request.OutDir, problems) { Sandbox = sandboxName };
+
+        onStderr?.Invoke($"harness: the training process ended after {child.Elapsed.TotalSeconds:F1} s; evaluating its saved model on " +
+                        $"{request.Track.ValTokens:N0} validation tokens");
+        var evaluation = Evaluation.Run(new EvaluationRequest(compile.AssemblyPath!, modelPath, request.Track, request.TrackFile,
+            request.Data, request.Device, request.OutDir, TimeSpan.FromMinutes(request.Track.TimeLimitMinutes)), hosts.Evaluation, sandbox, cancel);
+        problems.AddRange(evaluation.Problems);
+        if (evaluation.Verdict is { } failed)
+            return new ProgramRunOutcome(failed, result, compile, child, request.OutDir, problems, evaluation) { Sandbox = sandboxName };
+
+        // The program's own time, compared with the harness's: a large gap is worth a look, never a verdict. (Its own
+        // val_loss is on the monitor tokens, another sample: no comparison.)
+        if (result is not null)
+        {
+            var gap = child.Elapsed - TimeSpan.FromMilliseconds(result.TrainTimeMs);
+            if (gap > ClockGapFloor && gap > child.Elapsed * ClockGapFraction)
+                problems.Add($"note: the harness timed the training process at {child.Elapsed.TotalSeconds:F1} s, the program's own " +
+                             $"train_time says {result.TrainTimeMs / 1000:F1} s (start-up, untimed steps and validation make the difference)");
+        }
+        bool reached = evaluation.ValLoss <= request.Track.TargetValLoss;
+        return new ProgramRunOutcome(reached ? "ok" : "missed_target", result, compile, child, request.OutDir, problems, evaluation)
+            { Sandbox = sandboxName };
     }
 
     /// <summary>Every train and val shard's header and length, checked; one problem per unusable pattern or file.</summary>
@@ -119,8 +197,9 @@ public static partial class ProgramRunner
         }
     }
 
-    static (string Verdict, RunResult? Result, List<string> Problems) Judge(
-        ProgramRunRequest request, RunEnvironment env, ChildOutcome child, string resultsPath, string stdoutPath)
+    /// <summary>The verdict on the training process alone, or null when it saved a model for the harness to evaluate.</summary>
+    static (string? Verdict, RunResult? Result, List<string> Problems) JudgeTraining(
+        ProgramRunRequest request, ChildOutcome child, string resultsPath, string modelPath)
     {
         var problems = new List<string>();
         RunResult? result = null;
@@ -140,31 +219,17 @@ public static partial class ProgramRunner
             problems.Add($"exited with code {child.ExitCode}");
             return ("crashed", result, problems);
         }
-        var valLines = ParseValLines(File.Exists(stdoutPath) ? File.ReadLines(stdoutPath) : []).ToList();
-        if (result is null || valLines.Count == 0 || result.Status == "running")
+        if (!File.Exists(modelPath))
         {
-            problems.Add(result is null ? "no results.json" : valLines.Count == 0 ? "no validation line in the log" : "results.json never finalised");
+            problems.Add($"no {Checkpoint.FileName}: a training program ends with ctx.SaveModel(model), and the harness scores that model");
             return ("no_metrics", result, problems);
         }
-        // The contract: the program must use the data and validation budget it was given.
-        if (result.ValTokens != env.ValTokens) problems.Add($"validated on {result.ValTokens} tokens, not SPEEDRUN_VAL_TOKENS={env.ValTokens}");
-        if (result.TrainFiles != env.TrainFiles) problems.Add($"trained on '{result.TrainFiles}', not SPEEDRUN_TRAIN_FILES='{env.TrainFiles}'");
-        if (result.ValFiles != env.ValFiles) problems.Add($"validated on '{result.ValFiles}', not SPEEDRUN_VAL_FILES='{env.ValFiles}'");
-        if (result.Seed != env.Seed) problems.Add($"reports seed {result.Seed}, not {env.Seed}");
-        if (request.ExpectedFingerprint is { } fp && result.Fingerprint != fp)
-            problems.Add($"reports hardware '{result.Fingerprint}' but ran on '{fp}'");
-        // The log and results.json must tell the same story.
-        var last = valLines[^1];
-        if (Math.Abs(last.ValLoss - result.ValLoss) > 5e-5 || Math.Abs(last.TrainTimeMs - result.TrainTimeMs) > 1.0)
-            problems.Add($"results.json (val_loss {result.ValLoss:F4}, {result.TrainTimeMs:F0} ms) disagrees with the last log line " +
-                         $"(val_loss {last.ValLoss:F4}, {last.TrainTimeMs:F0} ms)");
-        if (problems.Count > 0) return ("invalid", result, problems);
-        bool reached = result.ValLoss <= request.Track.TargetValLoss;
-        if (reached != (result.Status == "ok"))
+        try { Checkpoint.ReadHeader(modelPath); }
+        catch (Exception e) when (e is InvalidDataException or IOException)
         {
-            problems.Add($"results.json says '{result.Status}' but val_loss {result.ValLoss:F4} vs target {request.Track.TargetValLoss}");
+            problems.Add(e.Message);
             return ("invalid", result, problems);
         }
-        return (reached ? "ok" : "missed_target", result, problems);
+        return (null, result, problems);
     }
 }

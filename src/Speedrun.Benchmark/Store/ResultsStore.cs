@@ -71,6 +71,15 @@ public sealed class ResultsStore : IDisposable
             created_at TEXT NOT NULL
         );
         """,
+        // 5: the harness measures: from here on train_time_ms is the training process's wall time and val_loss the
+        // harness's evaluation of the saved model; the program's own numbers are kept beside them, and the sandbox the
+        // program ran in ('none' when unsandboxed). Rows stored before have NULL here (their train_time_ms and
+        // val_loss were the program's).
+        """
+        ALTER TABLE runs ADD COLUMN program_train_time_ms REAL;
+        ALTER TABLE runs ADD COLUMN program_val_loss REAL;
+        ALTER TABLE runs ADD COLUMN sandbox TEXT;
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;
@@ -123,9 +132,12 @@ public sealed class ResultsStore : IDisposable
             UPDATE runs SET verdict = $verdict, val_loss = $val_loss, train_time_ms = $train_time_ms, n_steps = $n_steps,
                 step_avg_ms = $step_avg_ms, fingerprint = $fingerprint, device = $device, source_sha256 = $sha, source = $source,
                 log = $log, results_json = $results, problems = $problems, out_dir = $out_dir, duration_s = $duration,
-                track_sha256 = $track_sha, reference_sha256 = $reference_sha, runner = NULL, deadline = NULL
+                track_sha256 = $track_sha, reference_sha256 = $reference_sha, runner = NULL, deadline = NULL,
+                program_train_time_ms = $program_ms, program_val_loss = $program_loss, sandbox = $sandbox
             WHERE id = $id
             """;
+        Bind(cmd, "$sandbox", run.Sandbox);
+        Bind(cmd, "$program_ms", run.ProgramTrainTimeMs); Bind(cmd, "$program_loss", Finite(run.ProgramValLoss));
         Bind(cmd, "$track_sha", run.TrackSha256); Bind(cmd, "$reference_sha", run.ReferenceSha256);
         Bind(cmd, "$verdict", run.Verdict); Bind(cmd, "$val_loss", Finite(run.ValLoss)); Bind(cmd, "$train_time_ms", run.TrainTimeMs);
         Bind(cmd, "$n_steps", run.NSteps); Bind(cmd, "$step_avg_ms", run.StepAvgMs); Bind(cmd, "$fingerprint", run.Fingerprint);
@@ -232,12 +244,14 @@ public sealed class ResultsStore : IDisposable
         cmd.CommandText = """
             INSERT INTO runs (uid, kind, record, hints, agent, track, seed, verdict, val_loss, train_time_ms, n_steps,
                 step_avg_ms, fingerprint, device, source_sha256, source, log, results_json, problems, out_dir, started_at, duration_s,
-                runner, deadline, track_sha256, reference_sha256)
+                runner, deadline, track_sha256, reference_sha256, program_train_time_ms, program_val_loss, sandbox)
             VALUES ($uid, $kind, $record, $hints, $agent, $track, $seed, $verdict, $val_loss, $train_time_ms, $n_steps,
                 $step_avg_ms, $fingerprint, $device, $sha, $source, $log, $results, $problems, $out_dir, $started, $duration,
-                $runner, $deadline, $track_sha, $reference_sha)
+                $runner, $deadline, $track_sha, $reference_sha, $program_ms, $program_loss, $sandbox)
             RETURNING id;
             """;
+        Bind(cmd, "$sandbox", run.Sandbox);
+        Bind(cmd, "$program_ms", run.ProgramTrainTimeMs); Bind(cmd, "$program_loss", Finite(run.ProgramValLoss));
         Bind(cmd, "$track_sha", run.TrackSha256); Bind(cmd, "$reference_sha", run.ReferenceSha256);
         Bind(cmd, "$runner", runner); Bind(cmd, "$deadline", deadline?.UtcDateTime.ToString("O"));
         Bind(cmd, "$uid", run.Uid); Bind(cmd, "$kind", run.Kind); Bind(cmd, "$record", run.Record);
@@ -301,7 +315,7 @@ public sealed class ResultsStore : IDisposable
         cmd.CommandText = $"""
             SELECT id, uid, kind, record, hints, agent, track, seed, verdict, val_loss, train_time_ms, n_steps, step_avg_ms,
                    fingerprint, device, source_sha256, {(withText ? "source, log, results_json" : "'', NULL, NULL")}, problems,
-                   out_dir, started_at, duration_s, track_sha256, reference_sha256
+                   out_dir, started_at, duration_s, track_sha256, reference_sha256, program_train_time_ms, program_val_loss, sandbox
             FROM runs
             WHERE ($kind IS NULL OR kind = $kind) AND ($track IS NULL OR track = $track)
               AND ($fp IS NULL OR fingerprint = $fp) AND ($record IS NULL OR record = $record)
@@ -320,6 +334,7 @@ public sealed class ResultsStore : IDisposable
                     Source = r.GetString(16), Log = Text(r, 17), ResultsJson = Text(r, 18), Problems = Text(r, 19),
                     OutDir = Text(r, 20), StartedAt = DateTimeOffset.Parse(r.GetString(21), System.Globalization.CultureInfo.InvariantCulture),
                     DurationSeconds = r.GetDouble(22), TrackSha256 = Text(r, 23), ReferenceSha256 = Text(r, 24),
+                    ProgramTrainTimeMs = Real(r, 25), ProgramValLoss = Real(r, 26), Sandbox = Text(r, 27),
                 });
         return runs.Select(run => run with { Validations = ValidationsOf(run.Id) }).ToList();
     }

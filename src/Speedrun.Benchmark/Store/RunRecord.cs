@@ -21,8 +21,17 @@ public sealed record RunRecord
     public required string Track { get; init; }
     public required int Seed { get; init; }
     public required string Verdict { get; init; }
+    /// <summary>The harness's evaluation of the saved model (schema 5 on; the program's own last val_loss before).</summary>
     public double? ValLoss { get; init; }
+    /// <summary>The training process's wall time measured by the harness (schema 5 on; the program's own train_time before).</summary>
     public double? TrainTimeMs { get; init; }
+    /// <summary>The program's own train_time (its clock's rule), kept for comparison; never scored.</summary>
+    public double? ProgramTrainTimeMs { get; init; }
+    /// <summary>The program's own last validation loss, kept for comparison; never scored.</summary>
+    public double? ProgramValLoss { get; init; }
+    /// <summary>The sandbox the program ran in ("bubblewrap 0.8.0"), "none" for an unsandboxed run, null for a run that
+    /// never started its program or was stored before schema 5.</summary>
+    public string? Sandbox { get; init; }
     public int? NSteps { get; init; }
     public double? StepAvgMs { get; init; }
     public required string Fingerprint { get; init; }

@@ -36,15 +36,20 @@ public static class TaskInstructions
             sb.Append('\n');
         }
 
-        sb.Append("## Contract (a run that breaks it is `invalid`)\n\n");
-        sb.Append("- Keep reading the data from the run context: `SPEEDRUN_TRAIN_FILES`, `SPEEDRUN_VAL_FILES`, ");
-        sb.Append("`SPEEDRUN_VAL_TOKENS`, `SPEEDRUN_TRACK` and `SPEEDRUN_DEVICE` keep their meaning, and the program ");
-        sb.Append("must not change them. Evaluate exactly `SPEEDRUN_VAL_TOKENS` validation tokens; do not change the ");
-        sb.Append("training or validation token streams.\n");
-        sb.Append("- Keep the canonical log line, which the runner parses, on every validation step:\n\n");
-        sb.Append("  `step:{s}/{total} val_loss:{x:F4} train_time:{ms}ms step_avg:{ms:F2}ms`\n\n");
-        sb.Append("- `train_time` is measured by the run context (with device synchronisation, validation excluded); ");
-        sb.Append("keep using it rather than a clock of your own. The run context also writes `results.json`.\n");
+        sb.Append("## Contract\n\n");
+        sb.Append("- End training with `ctx.SaveModel(model)`, where the model is a `Module` that implements ");
+        sb.Append("`ILanguageModel<TSelf>`: `Create(track, device)` builds it again (untrained) for the evaluation, ");
+        sb.Append("`ContextLength` is the sequence length to evaluate with, and `Logits(inputs)` maps (B, T) token ids to ");
+        sb.Append("(B, T, C) logits with C at least the 50,257-token vocabulary. No saved model: `no_metrics`.\n");
+        sb.Append("- The harness times the training process itself, from its start until it exits: start-up, warm-up, ");
+        sb.Append("any validation you run and saving the model all count. Then, in a separate process, it loads the saved ");
+        sb.Append("model and computes the validation loss from your `Logits` with its own loss and data.\n");
+        sb.Append("- The logits at position t may depend only on tokens 0..t of the same sequence. The harness checks ");
+        sb.Append("this by changing later tokens; a model that looks ahead is `invalid`.\n");
+        sb.Append("- Keep reading the training data through the run context (`NextTrainBatch`). Validating during ");
+        sb.Append("training (`ctx.Validate`, which prints the speedrun's `step:{s}/{total} val_loss:... train_time:...` ");
+        sb.Append("line) is optional and for your own curves; its loss and the program's own `train_time` are kept ");
+        sb.Append("for comparison, never scored.\n");
         sb.Append("- Everything else may change: model, optimizer, schedule, batch size, precision, and your own ILGPU ");
         sb.Append("kernels inside `Train.cs`. Keep the program in this one file.\n");
         sb.Append("- `Train.cs` compiles against the .NET base library, Speedrun.Core, Speedrun.Kernels and ILGPU, and ");
@@ -54,9 +59,9 @@ public static class TaskInstructions
 
         sb.Append("## Timing a run\n\n");
         sb.Append("```\nspeedrun run DIR --track T\n```\n\n");
-        sb.Append("`DIR` is this folder. The runner compiles `Train.cs`, runs it in a child process and reports a verdict ");
-        sb.Append("(`ok`, `missed_target`, `compile_error`, `crashed`, `timeout`, `diverged`, `no_metrics`, `invalid`) ");
-        sb.Append("with the final validation loss and train time. Tracks:\n\n");
+        sb.Append("`DIR` is this folder. The runner compiles `Train.cs`, runs it in a child process, evaluates the saved ");
+        sb.Append("model and reports a verdict (`ok`, `missed_target`, `compile_error`, `crashed`, `timeout`, `diverged`, ");
+        sb.Append("`no_metrics`, `invalid`) with the harness's validation loss and train time. Tracks:\n\n");
         sb.Append("| track | device | target val loss | time limit |\n|---|---|---|---|\n");
         foreach (var t in tracks)
             sb.Append(inv, $"| {t.Name} | {t.Device} | {t.TargetValLoss:0.0###} | {t.TimeLimitMinutes:0.##} min |\n");
@@ -67,7 +72,7 @@ public static class TaskInstructions
         sb.Append("is the Fraction of Speedup Recovered:\n\n");
         sb.Append(inv, $"    FSR = (t_{n} - t_agent) / (t_{n} - t_{next})\n\n");
         sb.Append(inv, $"where `t_{n}` and `t_{next}` are the reference train times of records {n} and {next}, calibrated on ");
-        sb.Append("the same hardware and track, and `t_agent` is your program's train time. FSR = 1 matches the human ");
+        sb.Append("the same hardware and track, and `t_agent` is your program's train time as the harness measures it. FSR = 1 matches the human ");
         sb.Append("record; above 1 beats it. A run that fails, is invalid or misses the target scores 0.\n");
         return sb.ToString();
     }

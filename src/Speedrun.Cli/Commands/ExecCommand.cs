@@ -18,13 +18,16 @@ internal static class ExecCommand
         return command;
     }
 
-    /// <summary>How to start a child `speedrun exec`: this executable, or `dotnet speedrun.dll` in development.</summary>
-    public static ProgramHost SelfHost()
+    /// <summary>How to start the children of a run, `speedrun exec` and `speedrun exec-eval`: this executable, or
+    /// `dotnet speedrun.dll` in development.</summary>
+    public static RunnerHosts SelfHosts() => new(SelfHost("exec"), SelfHost(ExecEvalCommand.Verb));
+
+    static ProgramHost SelfHost(string verb)
     {
         var path = Environment.ProcessPath ?? throw new InvalidOperationException("Cannot find the speedrun executable.");
         var name = Path.GetFileNameWithoutExtension(path);
         if (name.Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-            return new ProgramHost(path, [typeof(ExecCommand).Assembly.Location, "exec"]);
-        return new ProgramHost(path, ["exec"]);
+            return new ProgramHost(path, [typeof(ExecCommand).Assembly.Location, verb]);
+        return new ProgramHost(path, [verb]);
     }
 }

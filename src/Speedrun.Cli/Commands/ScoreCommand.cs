@@ -54,6 +54,9 @@ internal static class ScoreCommand
                     c.Ok.ToString(CultureInfo.InvariantCulture), c.VerdictsText, F(c.MeanFsr), Ci(c.MeanLow, c.MeanHigh),
                     F(c.Iqm), Ci(c.IqmLow, c.IqmHigh), c.Noise is { } n ? "±" + F(n) : "-"]),
                 title: $"track {block.Key.Track} | hardware {block.Key.Fingerprint}");
+            foreach (var c in block.Where(c => c.Unsandboxed > 0))
+                Console.WriteLine($"task {c.Task}, hints {c.Hints}: {c.Unsandboxed} of {c.Runs} runs unsandboxed (their programs could " +
+                                  "read the validation shards and the repository; see `speedrun doctor`)");
             foreach (var t in report.Tasks.Where(t => t.Track == block.Key.Track && t.Fingerprint == block.Key.Fingerprint && t.Problem is null))
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"task {t.Task}: t_{t.Task} = {t.Start!.MedianMs / 1000:F2} s ({t.Start.OkRuns} ok of {t.Start.Runs}), " +

@@ -58,7 +58,7 @@ internal static class TrainCommand
         var progress = new ProgressLine(Console.IsErrorRedirected, Console.Out);
         var outcome = ProgramRunner.Run(
             new ProgramRunRequest(programPath, track, trackFile, data, device, seed, outDir),
-            ExecCommand.SelfHost(),
+            ExecCommand.SelfHosts(),
             onStdout: progress.OnLine,
             onStderr: progress.OnError);
         progress.Done();
@@ -76,11 +76,13 @@ internal static class TrainCommand
             return 2;
         }
         var r = outcome.Result;
-        Console.WriteLine($"verdict: {outcome.Verdict}" + (r is null ? "" :
-            $" | val_loss {r.ValLoss:F4} (target {track.TargetValLoss}) | train_time {r.TrainTimeMs / 1000:F1} s | " +
-            $"{r.NSteps} steps | step_avg {r.StepAvgMs:F2} ms"));
+        var line = $"verdict: {outcome.Verdict}";
+        if (outcome.ValLoss is { } loss) line += $" | val_loss {loss:F4} (target {track.TargetValLoss})";
+        if (outcome.TrainTimeMs is { } ms) line += $" | train_time {ms / 1000:F1} s";
+        if (r is not null) line += $" | program's own: train_time {r.TrainTimeMs / 1000:F1} s, {r.NSteps} steps, step_avg {r.StepAvgMs:F2} ms";
+        Console.WriteLine(line);
         foreach (var p in outcome.Problems) Console.WriteLine($"  - {p}");
-        Console.WriteLine($"files: {Path.GetFullPath(outDir)} (log.txt, results.json, stdout.txt, stderr.txt)");
+        Console.WriteLine($"files: {Path.GetFullPath(outDir)} (log.txt, results.json, {Checkpoint.FileName}, stdout.txt, stderr.txt)");
         return outcome.Verdict == "ok" ? 0 : 1;
     }
 }

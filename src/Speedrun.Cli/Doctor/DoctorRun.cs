@@ -32,6 +32,9 @@ internal static partial class DoctorRun
         NativeLibraries.EnsureResolvers();
         var driver = NativeLibraries.Load(NativeLibraries.CudaDriver);
         env["libcuda"] = driver.Success ? driver.LoadedFrom! : "not found; tried " + string.Join(", ", driver.Tried);
+        env["sandbox"] = Benchmark.Runs.Sandbox.Current is { } sandbox
+            ? $"{sandbox.Version}: runs are sandboxed"
+            : $"none ({Benchmark.Runs.Sandbox.Unavailable}): runs are stored as unsandboxed";
         Print(log, report);
 
         Device device;

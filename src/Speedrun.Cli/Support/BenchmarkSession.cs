@@ -95,7 +95,7 @@ internal sealed class BenchmarkSession : IDisposable
         {
             outcome = ProgramRunner.Run(
                 new ProgramRunRequest(programPath, Track, TrackFile, Data, Device, seed, outDir, Limit, _machineFingerprint.Value),
-                ExecCommand.SelfHost(), progress.OnLine, progress.OnError, cancel);
+                ExecCommand.SelfHosts(), progress.OnLine, progress.OnError, cancel);
         }
         catch (Exception e)
         {
@@ -164,7 +164,8 @@ internal sealed class BenchmarkSession : IDisposable
         var inv = CultureInfo.InvariantCulture;
         var loss = r.ValLoss is { } l && double.IsFinite(l) ? l.ToString("F4", inv) : "-";
         var time = r.TrainTimeMs is { } t ? (t / 1000).ToString("F2", inv) + " s" : "-";
-        return $"{r.Verdict,-13} val_loss {loss,-8} train_time {time,-10} seed {r.Seed,-3} {r.OutDir}";
+        var unsandboxed = r.Sandbox == Benchmark.Runs.Sandbox.None ? " (unsandboxed)" : "";
+        return $"{r.Verdict,-13} val_loss {loss,-8} train_time {time,-10} seed {r.Seed,-3} {r.OutDir}{unsandboxed}";
     }
 
     /// <summary>A new folder runs/&lt;uid&gt;; the uid (time, label, seed, random suffix) is never reused.</summary>

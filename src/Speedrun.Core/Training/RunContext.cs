@@ -201,14 +201,29 @@ public sealed class RunContext : IDisposable
         throw new TrainingDivergedException(why);
     }
 
-    /// <summary>Writes the final results.json: ok when the last validation reached the track's target.</summary>
-    public RunResult Finish()
+    /// <summary>
+    /// Ends training: saves <paramref name="model"/>'s weights to the run folder (<see cref="Checkpoint.FileName"/>)
+    /// for the harness's evaluation, and writes the final results.json with the program's own numbers. The harness
+    /// times the training process until it exits, then builds the model again in a separate process
+    /// (<see cref="ILanguageModel{TSelf}.Create"/>), loads these weights and computes the validation loss itself.
+    /// </summary>
+    public RunResult SaveModel<T>(T model) where T : Modules.Module, ILanguageModel<T>
     {
-        var status = double.IsFinite(_lastValLoss) && _lastValLoss <= Track.TargetValLoss ? "ok" : "missed_target";
+        ArgumentNullException.ThrowIfNull(model);
+        var path = Path.Combine(OutDir, Checkpoint.FileName);
+        Checkpoint.Save(path, model, new Dictionary<string, string>
+        {
+            [Checkpoint.ModelTypeKey] = typeof(T).FullName!,
+            ["speedrun.program"] = _programName,
+            ["speedrun.track"] = Track.Name,
+            ["speedrun.steps"] = _stepsDone.ToString(CultureInfo.InvariantCulture),
+        });
+        // The program's own verdict from its last validation, if it ran one: informational, the harness decides.
+        var status = double.IsNaN(_lastValLoss) ? "trained" : _lastValLoss <= Track.TargetValLoss ? "ok" : "missed_target";
         var result = WriteResult(status);
         _finished = true;
-        Log($"result: {status} | val_loss {_lastValLoss:F4} (target {Track.TargetValLoss}) | train_time {result.TrainTimeMs:F0} ms | " +
-            $"{result.NSteps} steps | peak pool {Device.Pool.BytesHeld / (1024 * 1024)} MiB");
+        Log($"saved: {Checkpoint.FileName} ({model.ParameterCount():N0} parameters) | {result.NSteps} steps | program's train_time " +
+            $"{result.TrainTimeMs:F0} ms | last val_loss {_lastValLoss:F4} | peak pool {Device.Pool.BytesHeld / (1024 * 1024)} MiB");
         return result;
     }
 
@@ -229,7 +244,7 @@ public sealed class RunContext : IDisposable
     /// <summary>Closes the data, the log and the device.</summary>
     public void Dispose()
     {
-        if (!_finished) Log("run ended without Finish(): results.json keeps its last state");
+        if (!_finished) Log("run ended without SaveModel(): no model for the harness to evaluate");
         _trainLoss.Dispose();
         _clock.Dispose();
         if (_trainRanks is not null) foreach (var r in _trainRanks) r.Dispose();

@@ -66,10 +66,12 @@ public sealed class CatalogTaskWorkspaceTests : IDisposable
         Assert.Contains("Alpha record", text);
         Assert.DoesNotContain("Beta record", text);
         Assert.DoesNotContain("beta", text);
-        Assert.Contains("SPEEDRUN_VAL_TOKENS", text);
-        Assert.Contains("SPEEDRUN_TRAIN_FILES", text);
-        Assert.Contains("step:{s}/{total} val_loss:{x:F4} train_time:{ms}ms step_avg:{ms:F2}ms", text);
-        Assert.Contains("results.json", text);
+        Assert.Contains("through the run context (`NextTrainBatch`)", text);
+        Assert.Contains("step:{s}/{total} val_loss:... train_time:...", text);
+        Assert.Contains("End training with `ctx.SaveModel(model)`", text);
+        Assert.Contains("`ILanguageModel<TSelf>`", text);
+        Assert.Contains("The harness times the training process itself", text);
+        Assert.Contains("a model that looks ahead is `invalid`", text);
         Assert.Contains("compiles against the .NET base library, Speedrun.Core, Speedrun.Kernels and ILGPU", text);
         Assert.Contains("`API.md` lists that API", text);
         Assert.Contains("### class Tensor", File.ReadAllText(Path.Combine(dir, "API.md")));

@@ -55,7 +55,6 @@ public sealed class ProgramCompilerTests : IDisposable
 
             using var ctx = RunContext.FromEnvironment();
             using var store = Speedrun.Benchmark.Store.ResultsStore.Open("results.db");
-            ctx.Finish();
             """);
         Assert.False(result.Success);
         Assert.Contains(result.Errors, e => e.Id == "CS0234");

@@ -25,6 +25,7 @@ public sealed class ResultsStoreTests : IDisposable
     {
         Uid = uid, Kind = kind, Record = record, Hints = kind == "agent" ? "1,2" : null, Agent = kind == "agent" ? "claude" : null,
         Track = "tiny", Seed = 4, Verdict = "ok", ValLoss = 4.75, TrainTimeMs = 1234.5, NSteps = 384, StepAvgMs = 3.25,
+        ProgramValLoss = 4.7501, ProgramTrainTimeMs = 1100.25, Sandbox = "bubblewrap 0.8.0",
         Fingerprint = fingerprint, Device = "cpu", SourceSha256 = new string('a', 64), Source = "// the program\n",
         TrackSha256 = new string('t', 64), ReferenceSha256 = kind == "agent" ? new string('b', 64) + "," + new string('c', 64) : null,
         Log = "step:0/384 val_loss:10.9830 train_time:0ms step_avg:0.00ms\n", ResultsJson = "{\"status\": \"ok\"}",
@@ -39,12 +40,12 @@ public sealed class ResultsStoreTests : IDisposable
         var path = _dir.File("empty.db");
         File.WriteAllBytes(path, []);
         using (var store = ResultsStore.Open(path)) Assert.Equal(0, store.Count());
-        Assert.Equal(4, ResultsStore.SchemaVersion);
-        Assert.Equal(4L, Pragma(path, "user_version"));
+        Assert.Equal(5, ResultsStore.SchemaVersion);
+        Assert.Equal(5L, Pragma(path, "user_version"));
         Assert.Equal("wal", Pragma(path, "journal_mode"));
         // Opening again runs no migration twice (it would fail: the tables exist).
         using (var again = ResultsStore.Open(path)) Assert.Equal(0, again.Count());
-        Assert.Equal(4L, Pragma(path, "user_version"));
+        Assert.Equal(5L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -56,12 +57,12 @@ public sealed class ResultsStoreTests : IDisposable
         {
             db.Open();
             using var cmd = db.CreateCommand();
-            cmd.CommandText = "PRAGMA user_version = 5";
+            cmd.CommandText = "PRAGMA user_version = 6";
             cmd.ExecuteNonQuery();
         }
         var e = Assert.Throws<InvalidOperationException>(() => ResultsStore.Open(path));
-        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 5 is newer than this speedrun understands (4); upgrade speedrun.", e.Message);
-        Assert.Equal(5L, Pragma(path, "user_version"));
+        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 6 is newer than this speedrun understands (5); upgrade speedrun.", e.Message);
+        Assert.Equal(6L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -145,14 +146,20 @@ public sealed class ResultsStoreTests : IDisposable
         using (var store = ResultsStore.Open(path)) store.Add(Sample("old"));
         Sql(path, "ALTER TABLE runs DROP COLUMN runner; ALTER TABLE runs DROP COLUMN deadline; " +
                   "ALTER TABLE runs DROP COLUMN track_sha256; ALTER TABLE runs DROP COLUMN reference_sha256; DROP TABLE workspaces; " +
+                  "ALTER TABLE runs DROP COLUMN program_train_time_ms; ALTER TABLE runs DROP COLUMN program_val_loss; " +
+                  "ALTER TABLE runs DROP COLUMN sandbox; " +
                   "PRAGMA user_version = 1;");
         using (var migrated = ResultsStore.Open(path))
         {
             var back = Assert.Single(migrated.Runs(withText: true));
-            // A row from before schema 3 has no recorded versions.
-            Assert.Equal(Sample("old") with { Id = back.Id, Validations = back.Validations, TrackSha256 = null, ReferenceSha256 = null }, back);
+            // A row from before schema 3 has no recorded versions, and one from before schema 5 no program's own numbers.
+            Assert.Equal(Sample("old") with
+            {
+                Id = back.Id, Validations = back.Validations, TrackSha256 = null, ReferenceSha256 = null, ProgramValLoss = null,
+                ProgramTrainTimeMs = null, Sandbox = null,
+            }, back);
         }
-        Assert.Equal(4L, Pragma(path, "user_version"));
+        Assert.Equal(5L, Pragma(path, "user_version"));
     }
 
     [Fact]

@@ -14,8 +14,11 @@ public sealed class RunRecordsTests : IDisposable
 
     static readonly ProgramCompiler.Result Compiled = new(true, "program.dll", [], TimeSpan.FromSeconds(1));
 
-    ProgramRunOutcome Outcome(string verdict, RunResult? result, params string[] problems) =>
-        new(verdict, result, Compiled, new ChildOutcome(0, false, TimeSpan.FromSeconds(3)), _dir.Path, problems);
+    /// <summary>A run whose training process took 3 s by the harness's clock and, when <paramref name="harnessLoss"/>
+    /// is given, whose saved model the harness scored at it.</summary>
+    ProgramRunOutcome Outcome(string verdict, RunResult? result, double? harnessLoss, params string[] problems) =>
+        new(verdict, result, Compiled, new ChildOutcome(0, false, TimeSpan.FromSeconds(3)), _dir.Path, problems,
+            harnessLoss is { } loss ? new EvaluationOutcome(null, loss, 1024, 64, 0, 8, TimeSpan.FromSeconds(1), []) : null);
 
     [Fact]
     public void A_run_with_results_takes_its_numbers_and_fingerprint_from_them()
@@ -31,12 +34,14 @@ public sealed class RunRecordsTests : IDisposable
         };
         result.Write(_dir.File("results.json"));
         var row = RunRecords.FromOutcome("uid-1", RunLabel.AgentRun(3, "1,2", "bot"), "tiny", 7, "cpu",
-            Outcome("ok", result), () => "machine", DateTimeOffset.UnixEpoch, TimeSpan.FromSeconds(4));
+            Outcome("ok", result, harnessLoss: 4.25), () => "machine", DateTimeOffset.UnixEpoch, TimeSpan.FromSeconds(4));
 
-        // The store keeps the runner's own fingerprint, never the program's claim.
+        // The store keeps the runner's own fingerprint, never the program's claim; the scored loss and time are the
+        // harness's, with the program's own beside them.
         Assert.Equal("machine", row.Fingerprint);
         Assert.Equal(("agent", 3, "1,2", "bot"), (row.Kind, row.Record, row.Hints, row.Agent));
-        Assert.Equal((4.5, 321.0, 2, 160.5), (row.ValLoss!.Value, row.TrainTimeMs!.Value, row.NSteps!.Value, row.StepAvgMs!.Value));
+        Assert.Equal((4.25, 3000.0), (row.ValLoss!.Value, row.TrainTimeMs!.Value));
+        Assert.Equal((4.5, 321.0, 2, 160.5), (row.ProgramValLoss!.Value, row.ProgramTrainTimeMs!.Value, row.NSteps!.Value, row.StepAvgMs!.Value));
         Assert.Equal("cpu-device", row.Device);
         Assert.Equal("// p\n", row.Source);
         // sha256sum of the four bytes "// p\n"
@@ -56,7 +61,7 @@ public sealed class RunRecordsTests : IDisposable
         File.WriteAllText(_dir.File("stdout.txt"), "hello\nstep:5/9 val_loss:7.2500 train_time:40ms step_avg:8.00ms\n");
         File.WriteAllText(_dir.File("stderr.txt"), "");
         var row = RunRecords.FromOutcome("uid-2", RunLabel.CalibrationOf(2), "tiny", 0, null,
-            Outcome("crashed", null, "exited with code 1", "second problem"), () => "machine", DateTimeOffset.UnixEpoch, TimeSpan.Zero);
+            Outcome("crashed", null, null, "exited with code 1", "second problem"), () => "machine", DateTimeOffset.UnixEpoch, TimeSpan.Zero);
         Assert.Equal("machine", row.Fingerprint);
         Assert.Equal(("calibration", 2, null, null), (row.Kind, row.Record, row.Hints, row.Agent));
         Assert.Equal("auto", row.Device);

@@ -4,24 +4,30 @@ using Speedrun.Core.Training;
 using Speedrun.Core.Training.Modules;
 
 using var ctx = RunContext.FromEnvironment();
-const int sequenceLength = 64;
 using var model = new Bigram(ctx.Device, new Random(ctx.Seed));
-ctx.Validate(0, 10, 1, sequenceLength, model.Loss);
+ctx.Validate(0, 10, 1, Bigram.SequenceLength, model.Loss);
 throw new InvalidOperationException("fixture: a deliberate crash after the first validation");
 
-sealed class Bigram : Module
+sealed class Bigram : Module, ILanguageModel<Bigram>
 {
+    public const int Vocab = 50257, Dim = 8, SequenceLength = 64;
     readonly Tensor _embedding, _head;
 
     public Bigram(Device device, Random rng) : base(device)
     {
-        _embedding = Parameter("wte", Init.Normal(rng, 50257L * 8, 0.02), 50257, 8);
-        _head = Parameter("head", Init.Normal(rng, 50257L * 8, 0.02), 50257, 8);
+        _embedding = Parameter("wte", Init.Normal(rng, (long)Vocab * Dim, 0.02), Vocab, Dim);
+        _head = Parameter("head", Init.Normal(rng, (long)Vocab * Dim, 0.02), Vocab, Dim);
     }
+
+    public static Bigram Create(Track track, Device device) => new(device, new Random(0));
+
+    public int ContextLength => SequenceLength;
+
+    public Tensor Logits(Tensor inputs) => F.Linear(F.Embedding(inputs, _embedding), _head);
 
     public Tensor Loss(Tensor inputs, Tensor targets)
     {
         int rows = inputs.Dim(0) * inputs.Dim(1);
-        return F.CrossEntropy(F.Linear(F.Embedding(inputs, _embedding), _head).View(rows, 50257), targets.View(rows));
+        return F.CrossEntropy(Logits(inputs).View(rows, Vocab), targets.View(rows));
     }
 }

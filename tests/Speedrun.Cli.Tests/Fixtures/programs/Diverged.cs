@@ -6,4 +6,3 @@ using Speedrun.Core.Training;
 using var ctx = RunContext.FromEnvironment();
 const int sequenceLength = 64;
 ctx.Validate(0, 10, 1, sequenceLength, (inputs, targets) => Tensor.FromArray(ctx.Device, new[] { float.NaN }, 1));
-ctx.Finish();

@@ -5,4 +5,3 @@ using Speedrun.Core.Training;
 
 using var ctx = RunContext.FromEnvironment();
 using var store = ResultsStore.Open("results.db");
-ctx.Finish();

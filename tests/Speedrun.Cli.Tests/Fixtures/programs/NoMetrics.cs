@@ -1,2 +1,2 @@
-// Verdict fixture: prints nothing, writes no results.json and exits 0 -> no_metrics.
+// Verdict fixture: prints nothing, saves no model and exits 0 -> no_metrics.
 Environment.ExitCode = 0;

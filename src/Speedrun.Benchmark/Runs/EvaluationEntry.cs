@@ -1,0 +1,77 @@
+using System.Net.Sockets;
+using System.Reflection;
+using System.Runtime.Loader;
+using Speedrun.Core.Autograd;
+using Speedrun.Core.Training;
+using Speedrun.Kernels.Runtime;
+
+namespace Speedrun.Benchmark.Runs;
+
+/// <summary>
+/// The evaluation process's side (the hidden "exec-eval" verb): builds the program's model type named in the
+/// checkpoint with its <see cref="ILanguageModel{TSelf}.Create"/>, loads the saved weights, connects to the
+/// harness's socket and answers each batch of token ids with the model's logits (<see cref="EvaluationWire"/>).
+/// It never sees targets or computes a loss.
+/// </summary>
+public static class EvaluationEntry
+{
+    public static int Run(string assemblyPath, string checkpointPath, string socketPath)
+    {
+        var header = Checkpoint.ReadHeader(checkpointPath);
+        if (!header.Metadata.TryGetValue(Checkpoint.ModelTypeKey, out var typeName))
+            throw new InvalidDataException($"{checkpointPath} does not name its model type ({Checkpoint.ModelTypeKey}); save it with ctx.SaveModel(model).");
+        var assembly = AssemblyLoadContext.Default.LoadFromAssemblyPath(Path.GetFullPath(assemblyPath));
+        var type = assembly.GetType(typeName)
+                   ?? throw new InvalidOperationException($"{assemblyPath} defines no type '{typeName}', which {checkpointPath} names as its model.");
+        MethodInfo serve;
+        try
+        {
+            serve = typeof(EvaluationEntry).GetMethod(nameof(Serve), BindingFlags.NonPublic | BindingFlags.Static)!.MakeGenericMethod(type);
+        }
+        catch (ArgumentException)
+        {
+            throw new InvalidOperationException($"'{typeName}' must be a Module that implements ILanguageModel<{typeName}>.");
+        }
+        try
+        {
+            return (int)serve.Invoke(null, [checkpointPath, socketPath])!;
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+            throw; // unreachable
+        }
+    }
+
+    static int Serve<T>(string checkpointPath, string socketPath) where T : Speedrun.Core.Training.Modules.Module, ILanguageModel<T>
+    {
+        var trackFile = Environment.GetEnvironmentVariable(RunEnvironment.TrackFileVar)
+                        ?? throw new InvalidOperationException($"{RunEnvironment.TrackFileVar} is not set (the harness sets it).");
+        var track = Track.Load(trackFile);
+        using var device = Device.Create(DeviceKinds.Parse(Environment.GetEnvironmentVariable(RunEnvironment.DeviceVar) ?? track.DefaultDevice));
+        using var model = T.Create(track, device);
+        Checkpoint.Load(checkpointPath, model);
+
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Connect(new UnixDomainSocketEndPoint(socketPath));
+        using var stream = new NetworkStream(socket, ownsSocket: false);
+        EvaluationWire.WriteInt(stream, model.ContextLength);
+        while (true)
+        {
+            int rows = EvaluationWire.ReadInt(stream);
+            if (rows == 0) return 0;
+            int t = EvaluationWire.ReadInt(stream);
+            var tokens = new int[checked(rows * t)];
+            EvaluationWire.ReadInts(stream, tokens);
+            using var scope = new TensorScope();
+            using var noGrad = GradMode.NoGrad();
+            var logits = model.Logits(Tensor.FromArray(device, tokens, rows, t));
+            if (logits.DType != DType.F32 || logits.Length % tokens.Length != 0)
+                throw new InvalidOperationException(
+                    $"{typeof(T).Name}.Logits returned {logits.Describe()} for a ({rows}, {t}) batch; it must return F32 logits of shape (B, T, C) or (B·T, C).");
+            int c = checked((int)(logits.Length / tokens.Length));
+            EvaluationWire.WriteInt(stream, c);
+            EvaluationWire.WriteFloats(stream, logits.ToArray());
+        }
+    }
+}
