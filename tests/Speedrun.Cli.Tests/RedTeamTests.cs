@@ -102,6 +102,15 @@ public sealed class RedTeamTests : IDisposable
     }
 
     [Fact]
+    public void AProgramPastTheMemoryCapRunsOutOfMemoryAlone()
+    {
+        var row = Run("EatsMemory.cs", new Dictionary<string, string?> { [MemoryLimit.Var] = "1024" });
+        Assert.Equal("crashed", row.Verdict);
+        Assert.Matches("Out of memory|OutOfMemoryException", row.Log); // the runtime's abort, or the managed exception
+        Assert.DoesNotContain("held 4096 MiB", row.Log);
+    }
+
+    [Fact]
     public void FillingTheRunFolderPastItsLimitStopsTheRun()
     {
         var row = Run("FillsTheDisk.cs", new Dictionary<string, string?> { [ProgramRunner.MaxRunFolderVar] = "16" });

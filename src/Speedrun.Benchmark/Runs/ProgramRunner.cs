@@ -106,14 +106,14 @@ public static partial class ProgramRunner
         foreach (var stale in new[] { resultsPath, modelPath }) if (File.Exists(stale)) File.Delete(stale); // only this run's files count
 
         var sandbox = Sandbox.Current;
-        var (host, variables) = (hosts.Training, (IEnumerable<KeyValuePair<string, string>>)env.ToVariables());
+        var (host, variables) = (MemoryLimit.Wrap(hosts.Training, request.Device), (IEnumerable<KeyValuePair<string, string>>)env.ToVariables());
         if (sandbox is not null)
         {
             var visible = new[] { Path.GetFullPath(request.TrackFile) }
                 .Concat(ShardSet.Resolve(request.Data.TrainFiles, RunEnvironment.TrainFilesVar).Files.Select(Path.GetFullPath)).ToList();
             var environment = Sandbox.BaseEnvironment(home: Path.GetFullPath(request.OutDir));
             foreach (var (k, v) in env.ToVariables()) environment[k] = v;
-            host = sandbox.Wrap(hosts.Training, new SandboxSpec(visible, [Path.GetFullPath(request.OutDir)], Path.GetFullPath(request.OutDir),
+            host = sandbox.Wrap(host, new SandboxSpec(visible, [Path.GetFullPath(request.OutDir)], Path.GetFullPath(request.OutDir),
                 environment, Gpu: IsGpu(request.Device)));
             variables = [];
         }
