@@ -147,9 +147,9 @@ public sealed class LadderTests(LadderRun ladder, ITestOutputHelper output) : IC
     {
         var text = ladder.ScoreTable.Stdout;
         Assert.Contains("track ladder | hardware cpu", text);
-        Assert.Contains("task  hints  runs  ok  verdicts", text);
-        Assert.Matches(@"\n1 +none +3 +3 +ok 3 ", text);
-        Assert.Matches(@"\n1 +1,2,3 +3 +3 +ok 3 ", text);
+        Assert.Matches(@"task +hints +agent +runs +ok +verdicts", text);
+        Assert.Matches(@"\n1 +none +null +3 +3 +ok 3 ", text);
+        Assert.Matches(@"\n1 +1,2,3 +oracle +3 +3 +ok 3 ", text);
         Assert.Matches(@"task 1: t_1 = \d+\.\d\d s \(3 ok of 3\), t_2 = \d+\.\d\d s \(3 ok of 3\), FSR noise ±\d\.\d{3}", text);
         Assert.DoesNotContain("not scored", text);
     }
@@ -175,7 +175,7 @@ public sealed class LadderTests(LadderRun ladder, ITestOutputHelper output) : IC
         Assert.DoesNotContain("<script", html);
         var md = File.ReadAllText(Path.Combine(dir, "report.md"));
         Assert.Contains("![FSR per task and hint setting on track ladder](fsr-ladder.png)", md);
-        Assert.Matches(@"\| 1 \| 1,2,3 \| 3 \| 3 \| ok 3 \|", md);
+        Assert.Matches(@"\| 1 \| 1,2,3 \| oracle \| 3 \| 3 \| ok 3 \|", md);
 
         // The data behind the plots: one loss row per validation (3 per record-1 run, 2 per record-2 run),
         // one FSR row per cell, and verdict counts for the task and both calibrated records.
@@ -184,8 +184,8 @@ public sealed class LadderTests(LadderRun ladder, ITestOutputHelper output) : IC
         Assert.Equal(1 + 6 * 3 + 6 * 2, loss.Length);
         var fsr = File.ReadAllLines(Path.Combine(dir, "fsr-ladder.csv"));
         Assert.Equal(3, fsr.Length);
-        Assert.Contains(fsr, l => l.Contains(",1,none,3,3,"));
-        Assert.Contains(fsr, l => l.Contains(",1,\"1,2,3\",3,3,"));
+        Assert.Contains(fsr, l => l.Contains(",1,none,null,3,3,"));
+        Assert.Contains(fsr, l => l.Contains(",1,\"1,2,3\",oracle,3,3,"));
         Assert.Equal(["kind,record,verdict,count", "agent,1,ok,6", "calibration,1,ok,3", "calibration,2,ok,3"],
             File.ReadAllLines(Path.Combine(dir, "verdicts-ladder.csv")));
 

@@ -30,7 +30,9 @@ public static class ReportPlots
     {
         var plot = new Plot();
         var cells = track.Scores.Cells.Where(c => c.MeanFsr is not null).ToList();
-        var hints = cells.Select(c => c.Hints).Distinct().OrderBy(ScoreBoard.HintOrder).ThenBy(h => h, StringComparer.Ordinal).ToList();
+        // One bar series per hint setting and agent.
+        var hints = cells.Select(c => (c.Hints, c.Agent)).Distinct().OrderBy(h => ScoreBoard.HintOrder(h.Hints))
+            .ThenBy(h => h.Hints, StringComparer.Ordinal).ThenBy(h => h.Agent ?? "", StringComparer.Ordinal).ToList();
         var groups = cells.Select(c => (c.Task, c.Fingerprint)).Distinct().OrderBy(g => g.Task).ThenBy(g => g.Fingerprint, StringComparer.Ordinal).ToList();
         bool severalMachines = groups.Select(g => g.Fingerprint).Distinct().Count() > 1;
         double slot = 0.8 / Math.Max(1, hints.Count);
@@ -38,7 +40,7 @@ public static class ReportPlots
         foreach (var cell in cells)
         {
             int g = groups.IndexOf((cell.Task, cell.Fingerprint));
-            int h = hints.IndexOf(cell.Hints);
+            int h = hints.IndexOf((cell.Hints, cell.Agent));
             double x = g + (h - (hints.Count - 1) / 2.0) * slot;
             bars.Add(new Bar { Position = x, Value = cell.MeanFsr!.Value, Size = slot * 0.9, FillColor = Palette.GetColor(h) });
             if (cell.MeanLow is { } low && cell.MeanHigh is { } high)
@@ -55,7 +57,10 @@ public static class ReportPlots
         var zero = plot.Add.HorizontalLine(0);
         zero.Color = Colors.Gray;
         for (int h = 0; h < hints.Count; h++)
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"hints {hints[h]}", FillColor = Palette.GetColor(h) });
+            plot.Legend.ManualItems.Add(new LegendItem
+            {
+                LabelText = $"hints {hints[h].Hints}{(hints[h].Agent is { } agent ? $", {agent}" : "")}", FillColor = Palette.GetColor(h),
+            });
         if (hints.Count > 0) plot.ShowLegend(Alignment.UpperRight);
         plot.Axes.Bottom.SetTicks(
             [.. groups.Select((_, i) => (double)i)],

@@ -76,10 +76,10 @@ public static class ReportWriter
 
     static string FsrCsv(TrackReport track)
     {
-        var csv = new Csv("track", "fingerprint", "task", "hints", "runs", "ok", "mean_fsr", "mean_ci_low", "mean_ci_high",
+        var csv = new Csv("track", "fingerprint", "task", "hints", "agent", "runs", "ok", "mean_fsr", "mean_ci_low", "mean_ci_high",
             "iqm_fsr", "iqm_ci_low", "iqm_ci_high", "noise", "fsr_per_run", "problem");
         foreach (var c in track.Scores.Cells)
-            csv.Row(c.Track, c.Fingerprint, c.Task, c.Hints, c.Runs, c.Ok, c.MeanFsr, c.MeanLow, c.MeanHigh, c.Iqm, c.IqmLow, c.IqmHigh,
+            csv.Row(c.Track, c.Fingerprint, c.Task, c.Hints, c.Agent, c.Runs, c.Ok, c.MeanFsr, c.MeanLow, c.MeanHigh, c.Iqm, c.IqmLow, c.IqmHigh,
                 c.Noise, string.Join(" ", c.Fsr.Select(f => f.ToString("R", Inv))), c.Problem);
         return csv.ToString();
     }
@@ -165,9 +165,9 @@ public static class ReportWriter
             if (t.Scores.Cells.Count == 0)
                 doc.Add(new Paragraph("No agent runs on this track."));
             else
-                doc.Add(new Table(["task", "hints", "runs", "ok", "verdicts", "mean FSR", "95% CI", "IQM", "95% CI", "noise", "unsandboxed"],
+                doc.Add(new Table(["task", "hints", "agent", "runs", "ok", "verdicts", "mean FSR", "95% CI", "IQM", "95% CI", "noise", "unsandboxed"],
                     [.. t.Scores.Cells.Select(c => (IReadOnlyList<string>)[
-                        c.Task.ToString(Inv), c.Hints, c.Runs.ToString(Inv), c.Ok.ToString(Inv), c.VerdictsText,
+                        c.Task.ToString(Inv), c.Hints, c.Agent ?? "-", c.Runs.ToString(Inv), c.Ok.ToString(Inv), c.VerdictsText,
                         Number(c.MeanFsr), Interval(c.MeanLow, c.MeanHigh), Number(c.Iqm), Interval(c.IqmLow, c.IqmHigh), Number(c.Noise),
                         c.Unsandboxed.ToString(Inv)])]));
             if (t.Scores.Problems.Count > 0)

@@ -21,7 +21,7 @@ public sealed record TaskReference(string Track, string Fingerprint, int Task, i
 }
 
 /// <summary>
-/// One cell of the score table: the agent runs of one task with one hint setting, on one track and
+/// One cell of the score table: the agent runs of one task with one hint setting by one agent, on one track and
 /// fingerprint. FSR values are per scored run (0 for every run whose verdict is not `ok`); <see cref="Runs"/>
 /// counts the scored runs, while <see cref="Verdicts"/> also counts the runs the harness did not finish (running,
 /// interrupted, data_error), which are not scored. The aggregates are null when the task has no usable
@@ -32,6 +32,9 @@ public sealed record ScoreCell(string Track, string Fingerprint, int Task, strin
     double? MeanFsr, double? MeanLow, double? MeanHigh, double? Iqm, double? IqmLow, double? IqmHigh,
     double? Noise, string? Problem)
 {
+    /// <summary>The agent label the runs were stored with (`speedrun run --agent`), or null for unlabelled runs.</summary>
+    public string? Agent { get; init; }
+
     /// <summary>Scored runs whose program ran without a sandbox (it could reach the validation shards and the
     /// repository): their times and losses are the harness's, but nothing kept the program honest.</summary>
     public int Unsandboxed { get; init; }
@@ -81,8 +84,10 @@ public static class ScoreBoard
                     "score refuses to mix them. Score each version's runs from a store of their own.");
             tasks.Add(reference);
             if (reference.Problem is { } problem) problems.Add(problem);
-            foreach (var cell in group.GroupBy(r => r.Hints ?? "none").OrderBy(g => HintOrder(g.Key)).ThenBy(g => g.Key, StringComparer.Ordinal))
-                cells.Add(Cell(reference, cell.Key, cell.ToList(), resamples, level, seed));
+            // One cell per hint setting and agent: an agent's runs are never pooled with another's.
+            foreach (var cell in group.GroupBy(r => (Hints: r.Hints ?? "none", r.Agent)).OrderBy(g => HintOrder(g.Key.Hints))
+                         .ThenBy(g => g.Key.Hints, StringComparer.Ordinal).ThenBy(g => g.Key.Agent ?? "", StringComparer.Ordinal))
+                cells.Add(Cell(reference, cell.Key.Hints, cell.ToList(), resamples, level, seed) with { Agent = cell.Key.Agent });
         }
         return new ScoreReport(cells, tasks, problems, resamples, level, seed);
     }

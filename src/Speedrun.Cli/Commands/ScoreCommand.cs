@@ -48,14 +48,14 @@ internal static class ScoreCommand
         {
             Console.WriteLine();
             TableView.Write(
-                ["task", "hints", "runs", "ok", "verdicts", "mean FSR", "95% CI", "IQM", "95% CI", "noise"],
+                ["task", "hints", "agent", "runs", "ok", "verdicts", "mean FSR", "95% CI", "IQM", "95% CI", "noise"],
                 block.Select(c => (IReadOnlyList<string>)[
-                    c.Task.ToString(CultureInfo.InvariantCulture), c.Hints, c.Runs.ToString(CultureInfo.InvariantCulture),
+                    c.Task.ToString(CultureInfo.InvariantCulture), c.Hints, c.Agent ?? "-", c.Runs.ToString(CultureInfo.InvariantCulture),
                     c.Ok.ToString(CultureInfo.InvariantCulture), c.VerdictsText, F(c.MeanFsr), Ci(c.MeanLow, c.MeanHigh),
                     F(c.Iqm), Ci(c.IqmLow, c.IqmHigh), c.Noise is { } n ? "±" + F(n) : "-"]),
                 title: $"track {block.Key.Track} | hardware {block.Key.Fingerprint}");
             foreach (var c in block.Where(c => c.Unsandboxed > 0))
-                Console.WriteLine($"task {c.Task}, hints {c.Hints}: {c.Unsandboxed} of {c.Runs} runs unsandboxed (their programs could " +
+                Console.WriteLine($"task {c.Task}, hints {c.Hints}{(c.Agent is null ? "" : $", agent {c.Agent}")}: {c.Unsandboxed} of {c.Runs} runs unsandboxed (their programs could " +
                                   "read the validation shards and the repository; see `speedrun doctor`)");
             foreach (var t in report.Tasks.Where(t => t.Track == block.Key.Track && t.Fingerprint == block.Key.Fingerprint && t.Problem is null))
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -40,10 +40,10 @@ public sealed class ReportWriterTests : IDisposable
 
         // t_1 = median(100, 120) = 110, t_2 = 70, gap 40: FSR (110-80)/40 = 0.75 and (110-100)/40 = 0.25, mean 0.5.
         var fsr = File.ReadAllLines(Path.Combine(dir, "fsr-tiny.csv"));
-        Assert.Equal("track,fingerprint,task,hints,runs,ok,mean_fsr,mean_ci_low,mean_ci_high,iqm_fsr,iqm_ci_low,iqm_ci_high,noise,fsr_per_run,problem", fsr[0]);
-        Assert.StartsWith("tiny,cpu <test> x2,1,none,2,2,0.5,", fsr[1]);
+        Assert.Equal("track,fingerprint,task,hints,agent,runs,ok,mean_fsr,mean_ci_low,mean_ci_high,iqm_fsr,iqm_ci_low,iqm_ci_high,noise,fsr_per_run,problem", fsr[0]);
+        Assert.StartsWith("tiny,cpu <test> x2,1,none,,2,2,0.5,", fsr[1]); // no agent label: an empty column
         Assert.EndsWith(",0.75 0.25,", fsr[1]);
-        Assert.StartsWith("tiny,cpu <test> x2,1,\"1,2\",1,0,0,0,0,0,0,0,", fsr[2]); // crashed: FSR 0, counted
+        Assert.StartsWith("tiny,cpu <test> x2,1,\"1,2\",,1,0,0,0,0,0,0,0,", fsr[2]); // crashed: FSR 0, counted
         Assert.Equal(3, fsr.Length);
 
         var loss = File.ReadAllLines(Path.Combine(dir, "loss-tiny.csv"));
@@ -54,7 +54,7 @@ public sealed class ReportWriterTests : IDisposable
             File.ReadAllLines(Path.Combine(dir, "verdicts-tiny.csv")));
 
         var md = File.ReadAllText(Path.Combine(dir, "report.md"));
-        Assert.Contains("| 1 | none | 2 | 2 | ok 2 | 0.500 |", md);
+        Assert.Contains("| 1 | none | - | 2 | 2 | ok 2 | 0.500 |", md);
         Assert.Contains("| 1 → 2 | cpu <test> x2 | 0.11 s | 2 of 2 | 0.07 s | 1 of 1 |", md);
         Assert.Contains("![Validation loss against training time on track tiny](loss-tiny.png)", md);
         var html = File.ReadAllText(Path.Combine(dir, "report.html"));

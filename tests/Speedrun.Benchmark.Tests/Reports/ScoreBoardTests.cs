@@ -44,6 +44,23 @@ public sealed class ScoreBoardTests
     ];
 
     [Fact]
+    public void Each_agent_gets_its_own_cell_even_with_the_same_hints()
+    {
+        // The oracle (record 2's program, 60 ms) and the null agent (record 1's, 100 ms), both with no hints: pooled,
+        // they would read as one agent with FSR 0.5; apart, 1 and 0.
+        RunRecord[] runs =
+        [
+            Cal(1, 100), Cal(1, 110), Cal(1, 90), Cal(2, 60), Cal(2, 58), Cal(2, 62),
+            Agent(60) with { Agent = "oracle" }, Agent(60) with { Agent = "oracle" },
+            Agent(100) with { Agent = "null" }, Agent(100) with { Agent = "null" },
+        ];
+        var report = ScoreBoard.Compute(runs);
+        Assert.Equal([("none", "null"), ("none", "oracle")], report.Cells.Select(c => (c.Hints, c.Agent!)));
+        Assert.Equal([0.0, 0.0], report.Cells[0].Fsr);
+        Assert.Equal([1.0, 1.0], report.Cells[1].Fsr);
+    }
+
+    [Fact]
     public void Scores_a_task_by_hand()
     {
         var report = ScoreBoard.Compute(Ladder);
