@@ -10,6 +10,7 @@ var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun record
     RunCommand.Create(),
     CalibrateCommand.Create(),
     TargetCommand.Create(),
+    StoreCommand.Create(),
     ScoreCommand.Create(),
     ReportCommand.Create(),
     DataCommand.Create(),

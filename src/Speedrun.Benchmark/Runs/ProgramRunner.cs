@@ -118,9 +118,10 @@ public static partial class ProgramRunner
             variables = [];
         }
         using var folderWatch = new FolderWatch(request.OutDir, MaxRunFolderBytes);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel, folderWatch.Exceeded);
         var child = ChildProcess.Run(host, [compile.AssemblyPath!], variables, limit,
             Path.Combine(request.OutDir, "stdout.txt"), Path.Combine(request.OutDir, "stderr.txt"),
-            onStdout, onStderr, CancellationTokenSource.CreateLinkedTokenSource(cancel, folderWatch.Exceeded).Token);
+            onStdout, onStderr, stop.Token);
         if (folderWatch.Exceeded.IsCancellationRequested && !cancel.IsCancellationRequested)
             return new ProgramRunOutcome("invalid", null, compile, child, request.OutDir,
                 [$"wrote more than {MaxRunFolderBytes >> 20} MiB into its run folder (the limit, {MaxRunFolderVar}); the run was stopped"])
@@ -133,8 +134,17 @@ public static partial class ProgramRunner
 
         onStderr?.Invoke($"harness: the training process ended after {child.Elapsed.TotalSeconds:F1} s; evaluating its saved model on " +
                         $"{request.Track.ValTokens:N0} validation tokens");
-        var evaluation = Evaluation.Run(new EvaluationRequest(compile.AssemblyPath!, modelPath, request.Track, request.TrackFile,
-            request.Data, request.Device, request.OutDir, TimeSpan.FromMinutes(request.Track.TimeLimitMinutes)), hosts.Evaluation, sandbox, cancel);
+        EvaluationOutcome evaluation;
+        try
+        {
+            evaluation = Evaluation.Run(new EvaluationRequest(compile.AssemblyPath!, modelPath, request.Track, request.TrackFile,
+                request.Data, request.Device, request.OutDir, TimeSpan.FromMinutes(request.Track.TimeLimitMinutes)), hosts.Evaluation, sandbox, cancel);
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            problems.Add("stopped during the evaluation");
+            return new ProgramRunOutcome(Interrupted, result, compile, child, request.OutDir, problems) { Sandbox = sandboxName };
+        }
         problems.AddRange(evaluation.Problems);
         if (evaluation.Verdict is { } failed)
             return new ProgramRunOutcome(failed, result, compile, child, request.OutDir, problems, evaluation) { Sandbox = sandboxName };

@@ -280,6 +280,80 @@ public sealed class ResultsStore : IDisposable
         }
     }
 
+    /// <summary>What <see cref="Import"/> did.</summary>
+    public sealed record ImportResult(int Added, int AlreadyHere, int StillRunning, int Workspaces);
+
+    /// <summary>
+    /// Adds the runs (with their validation points) and workspaces of another store that this one lacks, matched by
+    /// run uid and workspace id, so importing the same file twice adds nothing. Runs still 'running' there are left
+    /// out: only the runner that started them can finish them. The other file is read from a copy and left as it is.
+    /// </summary>
+    public ImportResult Import(string otherPath)
+    {
+        var full = System.IO.Path.GetFullPath(otherPath);
+        if (!File.Exists(full)) throw new FileNotFoundException($"{full}: no results store to import.", full);
+        if (full == Path) throw new ArgumentException($"{full} is this store; import another one.");
+        var copy = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"speedrun-import-{Guid.NewGuid():N}.db");
+        File.Copy(full, copy);
+        try
+        {
+            List<RunRecord> runs;
+            List<WorkspaceRecord> workspaces;
+            using (var other = Open(copy))
+            {
+                runs = other.Runs(withText: true).ToList();
+                workspaces = other.Workspaces().ToList();
+            }
+            var uids = UidsHere();
+            int added = 0, here = 0, running = 0;
+            foreach (var run in runs)
+            {
+                if (run.Verdict == ProgramRunner.Running) running++;
+                else if (uids.Contains(run.Uid)) here++;
+                else
+                {
+                    Add(run);
+                    added++;
+                }
+            }
+            int newWorkspaces = 0;
+            foreach (var w in workspaces.Where(w => FindWorkspace(w.Id) is null))
+            {
+                AddWorkspace(w);
+                newWorkspaces++;
+            }
+            return new ImportResult(added, here, running, newWorkspaces);
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            foreach (var f in new[] { copy, copy + "-wal", copy + "-shm" }) File.Delete(f);
+        }
+    }
+
+    HashSet<string> UidsHere()
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = "SELECT uid FROM runs";
+        using var r = cmd.ExecuteReader();
+        var uids = new HashSet<string>(StringComparer.Ordinal);
+        while (r.Read()) uids.Add(r.GetString(0));
+        return uids;
+    }
+
+    /// <summary>Every workspace this store recorded, oldest first.</summary>
+    public IReadOnlyList<WorkspaceRecord> Workspaces()
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = "SELECT id, task, hints, start_train_sha256, dir, created_at FROM workspaces ORDER BY created_at, id";
+        using var r = cmd.ExecuteReader();
+        var list = new List<WorkspaceRecord>();
+        while (r.Read())
+            list.Add(new WorkspaceRecord(r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetString(3), r.GetString(4),
+                DateTimeOffset.Parse(r.GetString(5), System.Globalization.CultureInfo.InvariantCulture)));
+        return list;
+    }
+
     /// <summary>Records a workspace that `speedrun task` made; its id is in the workspace's task.json.</summary>
     public void AddWorkspace(WorkspaceRecord workspace)
     {

@@ -163,6 +163,37 @@ public sealed class ResultsStoreTests : IDisposable
     }
 
     [Fact]
+    public void Importing_another_store_adds_what_this_one_lacks_once()
+    {
+        var devicePath = _dir.File("device.db");
+        var workspace = new WorkspaceRecord("feedbeef", 2, "1", new string('e', 64), "/tmp/w", new DateTimeOffset(2026, 11, 30, 9, 0, 0, TimeSpan.Zero));
+        using (var device = ResultsStore.Open(devicePath))
+        {
+            device.Add(Sample("shared"));
+            device.Add(Sample("device-only") with { Kind = "calibration", Hints = null, Agent = null, ReferenceSha256 = null });
+            device.Start(Sample("unfinished"), DateTimeOffset.UtcNow.AddHours(1));
+            device.AddWorkspace(workspace);
+        }
+        var mainPath = _dir.File("main.db");
+        using var main = ResultsStore.Open(mainPath);
+        main.Add(Sample("shared"));
+
+        var result = main.Import(devicePath);
+        Assert.Equal(new ResultsStore.ImportResult(Added: 1, AlreadyHere: 1, StillRunning: 1, Workspaces: 1), result);
+        var imported = main.Runs(withText: true).Single(r => r.Uid == "device-only");
+        Assert.Equal(Sample("device-only") with
+        {
+            Id = imported.Id, Kind = "calibration", Hints = null, Agent = null, ReferenceSha256 = null, Validations = imported.Validations,
+        }, imported);
+        Assert.Equal(3, imported.Validations.Count);
+        Assert.Equal(workspace, main.FindWorkspace("feedbeef"));
+
+        Assert.Equal(new ResultsStore.ImportResult(0, 2, 1, 0), main.Import(devicePath)); // again: nothing new
+        Assert.Equal(2, main.Count());
+        Assert.Throws<FileNotFoundException>(() => main.Import(_dir.File("missing.db")));
+    }
+
+    [Fact]
     public void A_started_run_is_stored_as_running_and_finish_completes_the_same_row()
     {
         var path = _dir.File("start.db");
