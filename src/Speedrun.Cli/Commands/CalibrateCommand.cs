@@ -8,30 +8,43 @@ using Speedrun.Benchmark.Store;
 namespace Speedrun.Cli.Commands;
 
 /// <summary>
-/// `speedrun calibrate --track T [--records A..B] [--seeds K] [--store PATH] ...`: time the reference record
-/// programs on this machine, K seeds each, and store them as calibrations: the reference times FSR is computed
-/// from. Records without a Train.cs are skipped, and said so.
+/// `speedrun calibrate --track T [--records A..B] [--seeds K] [--resume] [--budget MIN] [--store PATH] ...`: time the
+/// reference record programs on this machine, K seeds each, and store them as calibrations: the reference times FSR
+/// is computed from. Records without a Train.cs are skipped, and said so. --resume and --budget let a machine lent in
+/// short windows calibrate across several calls.
 /// </summary>
 internal static class CalibrateCommand
 {
     public static Command Create()
     {
         var records = new Option<string?>("--records") { Description = "Records to time: N or A..B (default: every runnable record)" };
+        var resume = new Option<bool>("--resume")
+        {
+            Description = "Skip each record and seed the store already has a finished calibration of (same program, track file and machine)",
+        };
+        var budget = new Option<double?>("--budget")
+        {
+            Description = "Minutes this call may take: a run that would not end in time (by its earlier runs here) is left for the next call",
+        };
         var options = new RunOptions(trackRequired: true);
         options.Seeds.DefaultValueFactory = _ => 3;
         var command = new Command("calibrate",
             "Time the records' own programs on this machine (K seeds each, records interleaved within a seed) and store the reference times.")
         {
-            records,
+            records, resume, budget,
         };
         options.AddTo(command);
         command.SetAction((parse, cancel) =>
-            Task.FromResult(UserErrors.Guard(() => Run(parse.GetValue(records), options.Read(parse), cancel))));
+            Task.FromResult(UserErrors.Guard(() =>
+                Run(parse.GetValue(records), options.Read(parse), parse.GetValue(resume), parse.GetValue(budget), cancel))));
         return command;
     }
 
-    static int Run(string? recordsText, RunOptions.Values options, CancellationToken cancel)
+    static int Run(string? recordsText, RunOptions.Values options, bool resume, double? budgetMinutes, CancellationToken cancel)
     {
+        if (budgetMinutes is { } b && !(b > 0 && b <= RunOptions.MaxTimeoutMinutes))
+            throw new UserError(string.Create(CultureInfo.InvariantCulture, $"--budget is {b}; give minutes above 0 and at most a week."));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         // The range is checked before the data or the store is touched.
         var catalog = BenchmarkCatalog.LoadDefault();
         var (first, last) = ParseRange(recordsText, catalog.Records.Count);
@@ -47,15 +60,32 @@ internal static class CalibrateCommand
 
         // Seed-major order: the records take turns, so a change in machine load affects them alike.
         var done = new List<RunRecord>();
+        int left = 0;
         for (int seed = options.FirstSeed; seed < options.FirstSeed + options.Seeds; seed++)
         {
             foreach (var record in runnable)
             {
+                if (resume && session.FindCalibration(record.Number, seed, record.TrainPath) is { } earlier)
+                {
+                    Console.Error.WriteLine($"record {record.Number}, seed {seed}: already calibrated here ({earlier.Verdict}, {earlier.Uid})");
+                    done.Add(earlier);
+                    continue;
+                }
+                // A run that would overrun the budget is left for the next call; an unknown one is tried.
+                if (budgetMinutes is { } budget && session.TypicalDuration(record.Number) is { } typical &&
+                    clock.Elapsed + typical > TimeSpan.FromMinutes(budget))
+                {
+                    left++;
+                    continue;
+                }
                 var run = session.Run(record.TrainPath, RunLabel.CalibrationOf(record.Number), seed, record.FolderName, cancel);
                 if (run is null) return 130;
                 done.Add(run);
             }
         }
+        if (left > 0)
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"budget: {left} run(s) would not have ended within {budgetMinutes} minutes and were left; call again with --resume to continue"));
 
         Console.Error.WriteLine();
         foreach (var record in runnable)

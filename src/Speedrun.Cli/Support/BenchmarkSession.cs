@@ -158,6 +158,25 @@ internal sealed class BenchmarkSession : IDisposable
         return $"{Of(task)},{Of(task + 1)}";
     }
 
+    /// <summary>A finished calibration of this record's current program with this seed, on this track file and this
+    /// machine's fingerprint, if the store has one (runs still going, interrupted or stopped by bad data do not count).</summary>
+    public RunRecord? FindCalibration(int record, int seed, string programPath)
+    {
+        var program = Sha256(programPath);
+        var track = Sha256(TrackFile);
+        return _store.Runs(kind: RunLabel.Calibration, track: Track.Name, fingerprint: _machineFingerprint.Value, record: record)
+            .LastOrDefault(r => r.Seed == seed && r.SourceSha256 == program && r.TrackSha256 == track && ProgramRunner.IsScored(r.Verdict));
+    }
+
+    /// <summary>How long a run of this record took here before (the median of its stored runs on this machine and
+    /// track, compile and evaluation included), or null when it never ran here.</summary>
+    public TimeSpan? TypicalDuration(int record)
+    {
+        var seconds = _store.Runs(kind: RunLabel.Calibration, track: Track.Name, fingerprint: _machineFingerprint.Value, record: record)
+            .Where(r => ProgramRunner.IsScored(r.Verdict)).Select(r => r.DurationSeconds).ToList();
+        return seconds.Count == 0 ? null : TimeSpan.FromSeconds(Benchmark.Scoring.Statistics.Median(seconds));
+    }
+
     /// <summary>verdict, val_loss, train_time, seed and the run folder, in fixed columns.</summary>
     public static string ResultLine(RunRecord r)
     {
