@@ -64,7 +64,7 @@ public static class TaskInstructions
         sb.Append("`no_metrics`, `invalid`) with the harness's validation loss and train time. Tracks:\n\n");
         sb.Append("| track | device | target val loss | time limit |\n|---|---|---|---|\n");
         foreach (var t in tracks)
-            sb.Append(inv, $"| {t.Name} | {t.Device} | {t.TargetValLoss:0.0###} | {t.TimeLimitMinutes:0.##} min |\n");
+            sb.Append(inv, $"| {t.Name} | {t.Device} | {t.TargetValLoss:0.0###} | {t.TimeLimitFor(task.Start.OfficialTimeMinutes):0.##} min |\n");
         sb.Append('\n');
 
         sb.Append("## Scoring\n\n");

@@ -57,7 +57,9 @@ internal static class TrainCommand
 
         var progress = new ProgressLine(Console.IsErrorRedirected, Console.Out);
         var outcome = ProgramRunner.Run(
-            new ProgramRunRequest(programPath, track, trackFile, data, device, seed, outDir),
+            new ProgramRunRequest(programPath, track, trackFile, data, device, seed, outDir,
+                TimeSpan.FromMinutes(track.TimeLimitFor(catalog.Records.FirstOrDefault(r =>
+                    Path.GetFullPath(r.TrainPath) == Path.GetFullPath(programPath))?.OfficialTimeMinutes))),
             ExecCommand.SelfHosts(),
             onStdout: progress.OnLine,
             onStderr: progress.OnError);

@@ -87,14 +87,17 @@ internal sealed class BenchmarkSession : IDisposable
             SourceSha256 = TaskManifest.Sha256Hex(sourceBytes), Source = System.Text.Encoding.UTF8.GetString(sourceBytes),
             OutDir = outDir, StartedAt = started, TrackSha256 = trackSha, ReferenceSha256 = referenceSha,
         };
-        long id = _store.Start(startRow, started + (Limit ?? TimeSpan.FromMinutes(Track.TimeLimitMinutes)) + DeadlineMargin);
+        // The run's limit: --timeout, else the track's for this record (some tracks scale it by the record's official time).
+        var official = Catalog.Records.FirstOrDefault(r => r.Number == label.Record)?.OfficialTimeMinutes;
+        var limit = Limit ?? TimeSpan.FromMinutes(Track.TimeLimitFor(official));
+        long id = _store.Start(startRow, started + limit + DeadlineMargin);
 
         var progress = new ProgressLine(Console.IsErrorRedirected, Console.Error);
         ProgramRunOutcome outcome;
         try
         {
             outcome = ProgramRunner.Run(
-                new ProgramRunRequest(programPath, Track, TrackFile, Data, Device, seed, outDir, Limit, _machineFingerprint.Value),
+                new ProgramRunRequest(programPath, Track, TrackFile, Data, Device, seed, outDir, limit, _machineFingerprint.Value),
                 ExecCommand.SelfHosts(), progress.OnLine, progress.OnError, cancel);
         }
         catch (Exception e)

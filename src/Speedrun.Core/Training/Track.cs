@@ -37,8 +37,12 @@ public sealed record Track
     public int ValEvery { get; init; } = 125;
     /// <summary>A run is `ok` when its final validation loss is at or below this.</summary>
     public required double TargetValLoss { get; init; }
-    /// <summary>Wall-clock limit for one run, in minutes; past it the run is `timeout`.</summary>
+    /// <summary>Wall-clock limit for one run, in minutes; past it the run is `timeout`. See
+    /// <see cref="TimeLimitOfficialFactor"/> for tracks whose limit depends on the record.</summary>
     public required double TimeLimitMinutes { get; init; }
+    /// <summary>When set, a run of record N's program (or an attempt at task N) may take this many times record N's
+    /// official time (on the full track: 8 GPUs' work on one, with a margin), instead of <see cref="TimeLimitMinutes"/>.</summary>
+    public double? TimeLimitOfficialFactor { get; init; }
     /// <summary>Where <see cref="TargetValLoss"/> came from, when `speedrun target` set it from calibrations;
     /// null for a target set by hand.</summary>
     public TrackTargetCalibration? TargetCalibration { get; init; }
@@ -81,6 +85,7 @@ public sealed record Track
         if (ValTokens <= 0) Fail("val_tokens", "must be positive");
         if (ValEvery <= 0) Fail("val_every", "must be positive");
         if (TimeLimitMinutes <= 0) Fail("time_limit_minutes", "must be positive");
+        if (TimeLimitOfficialFactor is { } f && !(f > 0 && f <= 1000)) Fail("time_limit_official_factor", $"is {f}; it must be in (0, 1000]");
         if (Width is { } w && (w <= 0 || w % 128 != 0))
             Fail("width", $"is {w}; it must be a positive multiple of 128 so that every record's head size (64 or 128) divides it");
     }
@@ -88,6 +93,11 @@ public sealed record Track
     /// <summary>The device a run uses when none is asked for: a CPU track stays on the CPU even where a GPU is
     /// present (its reference times were measured there); a GPU track takes what it finds.</summary>
     [JsonIgnore] public string? DefaultDevice => Device == "cpu" ? "cpu" : null;
+
+    /// <summary>The wall-clock limit, in minutes, for a run of the record whose official time is
+    /// <paramref name="officialMinutes"/> (null: not a catalog record).</summary>
+    public double TimeLimitFor(double? officialMinutes) =>
+        TimeLimitOfficialFactor is { } f && officialMinutes is { } o ? o * f : TimeLimitMinutes;
 
     /// <summary>The model width for a record whose own width is <paramref name="recordDim"/>.</summary>
     public int Dim(int recordDim) => Width ?? recordDim;

@@ -128,6 +128,12 @@ public sealed class CatalogTests
         Assert.Equal((1.0, 1.0, 10485760L, 125, 3.28, "cuda", "fineweb", 120.0),
             (full.BatchScale, full.StepScale, full.ValTokens, full.ValEvery, full.TargetValLoss, full.Device, full.Data, full.TimeLimitMinutes));
         // The full track is the records' own configuration (facts/records.md §1.1: 10,485,760 val tokens, target 3.28).
+        // Its limit follows the record: 8 GPUs' work on one with half again to spare, from the official times in
+        // records.md (record 1: 45 min; record 11: 7.2 min); a program outside the catalog gets the flat 120.
+        Assert.Equal(12.0, full.TimeLimitOfficialFactor);
+        Assert.Equal(540, full.TimeLimitFor(Real.Records.Single(r => r.Number == 1).OfficialTimeMinutes), 6);
+        Assert.Equal(86.4, full.TimeLimitFor(Real.Records.Single(r => r.Number == 11).OfficialTimeMinutes), 6);
+        Assert.Equal(120, full.TimeLimitFor(null));
         var tiny = Real.GetTrack("tiny");
         Assert.Equal(("cpu", "default-corpus"), (tiny.Device, tiny.Data));
         // Tracks scale width, tokens and steps, never structure: a width every head size (64, 128) divides.
@@ -156,6 +162,7 @@ public sealed class CatalogTests
         Assert.Equal((256, 1, 2, 192, 2, 1, 0), (t.Dim(768), t.Sequences(256), t.Sequences(512), t.Steps(24576), t.Steps(256), t.Steps(10), t.Steps(0)));
         var own = t with { Width = null };
         Assert.Equal(768, own.Dim(768));
+        Assert.Equal((1.0, 1.0), (t.TimeLimitFor(45), t.TimeLimitFor(null))); // no factor: the flat limit for every record
     }
 
     [Theory]
@@ -163,6 +170,7 @@ public sealed class CatalogTests
     [InlineData("\"width\": 0,", "width")]
     [InlineData("\"model\": {\"layers\": 2},", "model")]
     [InlineData("\"sequence_length\": 128,", "sequence_length")]
+    [InlineData("\"time_limit_official_factor\": 0,", "time_limit_official_factor")]
     public void A_track_file_with_a_bad_or_retired_field_names_it(string field, string name)
     {
         using var dir = new Speedrun.Tests.Shared.TempDir();
