@@ -32,6 +32,10 @@ public sealed record ScoreCell(string Track, string Fingerprint, int Task, strin
     double? MeanFsr, double? MeanLow, double? MeanHigh, double? Iqm, double? IqmLow, double? IqmHigh,
     double? Noise, string? Problem)
 {
+    /// <summary>One-sided permutation-test p-value of "faster than record N" on the `ok` run times
+    /// (<see cref="PermutationTest"/>); null without reference times.</summary>
+    public double? PFaster { get; init; }
+
     /// <summary>The agent label the runs were stored with (`speedrun run --agent`), or null for unlabelled runs.</summary>
     public string? Agent { get; init; }
 
@@ -84,10 +88,17 @@ public static class ScoreBoard
                     "score refuses to mix them. Score each version's runs from a store of their own.");
             tasks.Add(reference);
             if (reference.Problem is { } problem) problems.Add(problem);
+            var startTimes = versions.Count == 1
+                ? OkTimes(CalibrationsOf(calibrations, trackName, fingerprint, task, versions[0].TrackSha256, versions[0].ReferenceSha256?.Split(',')[0]))
+                : [];
             // One cell per hint setting and agent: an agent's runs are never pooled with another's.
             foreach (var cell in group.GroupBy(r => (Hints: r.Hints ?? "none", r.Agent)).OrderBy(g => HintOrder(g.Key.Hints))
                          .ThenBy(g => g.Key.Hints, StringComparer.Ordinal).ThenBy(g => g.Key.Agent ?? "", StringComparer.Ordinal))
-                cells.Add(Cell(reference, cell.Key.Hints, cell.ToList(), resamples, level, seed) with { Agent = cell.Key.Agent });
+                cells.Add(Cell(reference, cell.Key.Hints, cell.ToList(), resamples, level, seed) with
+                {
+                    Agent = cell.Key.Agent,
+                    PFaster = startTimes.Count == 0 ? null : PermutationTest.FasterPValue(startTimes, OkTimes(cell), seed: seed),
+                });
         }
         return new ScoreReport(cells, tasks, problems, resamples, level, seed);
     }
@@ -131,6 +142,14 @@ public static class ScoreBoard
     /// agent runs recorded the track file's hash and the two records' program hashes (rows of schema 3 on), only
     /// calibrations of those very programs on that very track file count.
     /// </summary>
+    static List<RunRecord> CalibrationsOf(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int record,
+        string? trackSha, string? programSha) =>
+        calibrations.Where(c => c.Track == track && c.Fingerprint == fingerprint && c.Record == record &&
+                                SameVersion(c, trackSha, programSha)).ToList();
+
+    static List<double> OkTimes(IEnumerable<RunRecord> runs) =>
+        runs.Where(c => c.Verdict == "ok" && c.TrainTimeMs is { } t && double.IsFinite(t)).Select(c => c.TrainTimeMs!.Value).ToList();
+
     public static TaskReference Reference(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int task,
         string? trackSha = null, string? referenceSha = null)
     {
@@ -161,10 +180,8 @@ public static class ScoreBoard
     static ReferenceTime? ReferenceOf(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int record,
         string? trackSha, string? programSha)
     {
-        var runs = calibrations.Where(c => c.Track == track && c.Fingerprint == fingerprint && c.Record == record &&
-                                           SameVersion(c, trackSha, programSha)).ToList();
-        var times = runs.Where(c => c.Verdict == "ok" && c.TrainTimeMs is { } t && double.IsFinite(t))
-            .Select(c => c.TrainTimeMs!.Value).ToList();
+        var runs = CalibrationsOf(calibrations, track, fingerprint, record, trackSha, programSha);
+        var times = OkTimes(runs);
         if (times.Count == 0) return null;
         return new ReferenceTime(record, times.Count, runs.Count, Statistics.Median(times), Statistics.StandardDeviation(times));
     }

@@ -48,11 +48,11 @@ internal static class ScoreCommand
         {
             Console.WriteLine();
             TableView.Write(
-                ["task", "hints", "agent", "runs", "ok", "verdicts", "mean FSR", "95% CI", "IQM", "95% CI", "noise"],
+                ["task", "hints", "agent", "runs", "ok", "verdicts", "mean FSR", "95% CI", "IQM", "95% CI", "noise", "p faster"],
                 block.Select(c => (IReadOnlyList<string>)[
                     c.Task.ToString(CultureInfo.InvariantCulture), c.Hints, c.Agent ?? "-", c.Runs.ToString(CultureInfo.InvariantCulture),
                     c.Ok.ToString(CultureInfo.InvariantCulture), c.VerdictsText, F(c.MeanFsr), Ci(c.MeanLow, c.MeanHigh),
-                    F(c.Iqm), Ci(c.IqmLow, c.IqmHigh), c.Noise is { } n ? "±" + F(n) : "-"]),
+                    F(c.Iqm), Ci(c.IqmLow, c.IqmHigh), c.Noise is { } n ? "±" + F(n) : "-", F(c.PFaster)]),
                 title: $"track {block.Key.Track} | hardware {block.Key.Fingerprint}");
             foreach (var c in block.Where(c => c.Unsandboxed > 0))
                 Console.WriteLine($"task {c.Task}, hints {c.Hints}{(c.Agent is null ? "" : $", agent {c.Agent}")}: {c.Unsandboxed} of {c.Runs} runs unsandboxed (their programs could " +
@@ -69,6 +69,7 @@ internal static class ScoreCommand
         }
         Console.WriteLine();
         Console.WriteLine($"FSR = (t_N - t_agent) / (t_N - t_N+1); non-ok runs score 0. CIs: percentile bootstrap, {report.Resamples:N0} resamples, seed {report.Seed}.");
+        Console.WriteLine("p faster: one-sided permutation test of the ok agent runs' times against record N's calibrations (a new record needs p < 0.01).");
         return 0;
     }
 
