@@ -59,7 +59,8 @@ public sealed record ScoreReport(IReadOnlyList<ScoreCell> Cells, IReadOnlyList<T
 /// fingerprint as the agent's runs (times from different fingerprints are never mixed), from the same track file
 /// and the same versions of the two records' programs that the agent runs recorded; each agent run scores
 /// FSR = (t_N − t_agent)/(t_N − t_N+1), or 0 when its verdict is not `ok`; a cell reports the mean and the
-/// interquartile mean with seeded percentile-bootstrap confidence intervals, and the FSR noise
+/// interquartile mean with seeded percentile-bootstrap confidence intervals that resample the two records'
+/// calibrations together with the agent's runs (<see cref="Statistics.JointBootstrapCi"/>), and the FSR noise
 /// std(t_N)/(t_N − t_N+1) that timing alone causes.
 /// </summary>
 public static class ScoreBoard
@@ -91,10 +92,14 @@ public static class ScoreBoard
             var startTimes = versions.Count == 1
                 ? OkTimes(CalibrationsOf(calibrations, trackName, fingerprint, task, versions[0].TrackSha256, versions[0].ReferenceSha256?.Split(',')[0]))
                 : [];
+            var nextTimes = versions.Count == 1
+                ? OkTimes(CalibrationsOf(calibrations, trackName, fingerprint, task + 1, versions[0].TrackSha256,
+                    versions[0].ReferenceSha256?.Split(',').ElementAtOrDefault(1)))
+                : [];
             // One cell per hint setting and agent: an agent's runs are never pooled with another's.
             foreach (var cell in group.GroupBy(r => (Hints: r.Hints ?? "none", r.Agent)).OrderBy(g => HintOrder(g.Key.Hints))
                          .ThenBy(g => g.Key.Hints, StringComparer.Ordinal).ThenBy(g => g.Key.Agent ?? "", StringComparer.Ordinal))
-                cells.Add(Cell(reference, cell.Key.Hints, cell.ToList(), resamples, level, seed) with
+                cells.Add(Cell(reference, startTimes, nextTimes, cell.Key.Hints, cell.ToList(), resamples, level, seed) with
                 {
                     Agent = cell.Key.Agent,
                     PFaster = startTimes.Count == 0 ? null : PermutationTest.FasterPValue(startTimes, OkTimes(cell), seed: seed),
@@ -110,7 +115,8 @@ public static class ScoreBoard
         return index >= 0 ? index : HintSelection.PaperRegimes.Count;
     }
 
-    static ScoreCell Cell(TaskReference reference, string hints, List<RunRecord> runs, int resamples, double level, int seed)
+    static ScoreCell Cell(TaskReference reference, List<double> startTimes, List<double> nextTimes, string hints, List<RunRecord> runs,
+        int resamples, double level, int seed)
     {
         var verdicts = ProgramRunner.Verdicts.ToDictionary(v => v, v => runs.Count(r => r.Verdict == v));
         foreach (var other in runs.Select(r => r.Verdict).Where(v => !verdicts.ContainsKey(v)).Distinct())
@@ -125,8 +131,10 @@ public static class ScoreBoard
 
         var fsr = runs.Select(r => Fsr.Score(reference.Start.MedianMs, reference.Next.MedianMs, r.TrainTimeMs ?? double.NaN, r.Verdict))
             .ToList();
-        var (meanLow, meanHigh) = Statistics.BootstrapCi(fsr, Statistics.Mean, resamples, level, seed);
-        var (iqmLow, iqmHigh) = Statistics.BootstrapCi(fsr, Statistics.InterquartileMean, resamples, level, seed);
+        // The intervals resample the references' calibrations with the agent's runs: t_N and t_N+1 are estimates too.
+        var agentRuns = runs.Select(r => (r.TrainTimeMs ?? double.NaN, r.Verdict)).ToList();
+        var (meanLow, meanHigh) = Statistics.JointBootstrapCi(startTimes, nextTimes, agentRuns, Statistics.Mean, resamples, level, seed);
+        var (iqmLow, iqmHigh) = Statistics.JointBootstrapCi(startTimes, nextTimes, agentRuns, Statistics.InterquartileMean, resamples, level, seed);
         return new ScoreCell(reference.Track, reference.Fingerprint, reference.Task, hints, runs.Count, ok, verdicts, fsr,
             Statistics.Mean(fsr), meanLow, meanHigh, Statistics.InterquartileMean(fsr), iqmLow, iqmHigh, reference.Noise, null)
             { Unsandboxed = unsandboxed };
