@@ -43,6 +43,9 @@ public sealed record ScoreCell(string Track, string Fingerprint, int Task, strin
     /// repository): their times and losses are the harness's, but nothing kept the program honest.</summary>
     public int Unsandboxed { get; init; }
 
+    /// <summary>Scored runs timed while other work kept more than <see cref="RunConditions.BusyCores"/> cores busy.</summary>
+    public int UnderLoad { get; init; }
+
     [System.Text.Json.Serialization.JsonIgnore]
     public string VerdictsText =>
         string.Join(", ", Verdicts.Where(v => v.Value > 0).Select(v => $"{v.Key} {v.Value}"));
@@ -125,9 +128,10 @@ public static class ScoreBoard
         // Runs the harness did not finish (still running, interrupted, unusable data) are counted but not scored.
         runs = runs.Where(r => ProgramRunner.IsScored(r.Verdict)).ToList();
         int unsandboxed = runs.Count(r => r.Sandbox == Sandbox.None);
+        int underLoad = runs.Count(r => RunConditions.FromJson(r.Conditions) is { UnderLoad: true });
         if (reference.Problem is not null || reference.Start is null || reference.Next is null)
             return new ScoreCell(reference.Track, reference.Fingerprint, reference.Task, hints, runs.Count, ok, verdicts, [],
-                null, null, null, null, null, null, null, reference.Problem) { Unsandboxed = unsandboxed };
+                null, null, null, null, null, null, null, reference.Problem) { Unsandboxed = unsandboxed, UnderLoad = underLoad };
 
         var fsr = runs.Select(r => Fsr.Score(reference.Start.MedianMs, reference.Next.MedianMs, r.TrainTimeMs ?? double.NaN, r.Verdict))
             .ToList();
@@ -137,7 +141,7 @@ public static class ScoreBoard
         var (iqmLow, iqmHigh) = Statistics.JointBootstrapCi(startTimes, nextTimes, agentRuns, Statistics.InterquartileMean, resamples, level, seed);
         return new ScoreCell(reference.Track, reference.Fingerprint, reference.Task, hints, runs.Count, ok, verdicts, fsr,
             Statistics.Mean(fsr), meanLow, meanHigh, Statistics.InterquartileMean(fsr), iqmLow, iqmHigh, reference.Noise, null)
-            { Unsandboxed = unsandboxed };
+            { Unsandboxed = unsandboxed, UnderLoad = underLoad };
     }
 
     static string Short(string? sha) => sha is null ? "unrecorded" : sha[..Math.Min(12, sha.Length)];

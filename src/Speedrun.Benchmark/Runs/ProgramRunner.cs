@@ -27,6 +27,9 @@ public sealed record ProgramRunOutcome(
 
     /// <summary>The sandbox the program ran in ("bubblewrap 0.8.0"), or "none"; null when it never ran.</summary>
     public string? Sandbox { get; init; }
+
+    /// <summary>What else the machine did while the program trained; null when it never ran or /proc is missing.</summary>
+    public RunConditions? Conditions { get; init; }
 }
 
 /// <summary>
@@ -71,6 +74,15 @@ public static partial class ProgramRunner
         Action<string>? onStdout = null, Action<string>? onStderr = null, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(request.OutDir);
+        // One timed run per device: compiling, training and evaluating another run beside this one would time both.
+        var deviceKind = (request.Device ?? request.Track.Device) == "cpu" ? "cpu" : "cuda";
+        using var deviceLock = DeviceLock.Acquire(deviceKind, Path.GetFileName(Path.GetFullPath(request.OutDir)), onStderr, cancel);
+        return RunLocked(request, hosts, onStdout, onStderr, cancel);
+    }
+
+    static ProgramRunOutcome RunLocked(ProgramRunRequest request, RunnerHosts hosts,
+        Action<string>? onStdout, Action<string>? onStderr, CancellationToken cancel)
+    {
         var source = Path.Combine(request.OutDir, "program.cs");
         File.Copy(request.ProgramPath, source, overwrite: true);
         // The data is the harness's: a shard it cannot use ends the run before the program starts, and the
@@ -119,18 +131,23 @@ public static partial class ProgramRunner
         }
         using var folderWatch = new FolderWatch(request.OutDir, MaxRunFolderBytes);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel, folderWatch.Exceeded);
+        var probe = RunConditions.Probe.Start();
         var child = ChildProcess.Run(host, [compile.AssemblyPath!], variables, limit,
             Path.Combine(request.OutDir, "stdout.txt"), Path.Combine(request.OutDir, "stderr.txt"),
             onStdout, onStderr, stop.Token);
+        var conditions = probe.Stop(child.Elapsed);
         if (folderWatch.Exceeded.IsCancellationRequested && !cancel.IsCancellationRequested)
             return new ProgramRunOutcome("invalid", null, compile, child, request.OutDir,
                 [$"wrote more than {MaxRunFolderBytes >> 20} MiB into its run folder (the limit, {MaxRunFolderVar}); the run was stopped"])
-                { Sandbox = sandbox?.Version ?? Sandbox.None };
+                { Sandbox = sandbox?.Version ?? Sandbox.None, Conditions = conditions };
 
         var (verdict, result, problems) = JudgeTraining(request, child, resultsPath, modelPath);
+        if (conditions is { UnderLoad: true })
+            problems.Add(string.Create(CultureInfo.InvariantCulture,
+                $"note: other work kept {conditions.OtherCores:F2} CPU cores busy while this program trained; its time may be slow"));
         var sandboxName = sandbox?.Version ?? Sandbox.None;
         if (verdict is not null || cancel.IsCancellationRequested)
-            return new ProgramRunOutcome(verdict ?? Interrupted, result, compile, child, request.OutDir, problems) { Sandbox = sandboxName };
+            return new ProgramRunOutcome(verdict ?? Interrupted, result, compile, child, request.OutDir, problems) { Sandbox = sandboxName, Conditions = conditions };
 
         onStderr?.Invoke($"harness: the training process ended after {child.Elapsed.TotalSeconds:F1} s; evaluating its saved model on " +
                         $"{request.Track.ValTokens:N0} validation tokens");
@@ -143,11 +160,11 @@ public static partial class ProgramRunner
         catch (OperationCanceledException) when (cancel.IsCancellationRequested)
         {
             problems.Add("stopped during the evaluation");
-            return new ProgramRunOutcome(Interrupted, result, compile, child, request.OutDir, problems) { Sandbox = sandboxName };
+            return new ProgramRunOutcome(Interrupted, result, compile, child, request.OutDir, problems) { Sandbox = sandboxName, Conditions = conditions };
         }
         problems.AddRange(evaluation.Problems);
         if (evaluation.Verdict is { } failed)
-            return new ProgramRunOutcome(failed, result, compile, child, request.OutDir, problems, evaluation) { Sandbox = sandboxName };
+            return new ProgramRunOutcome(failed, result, compile, child, request.OutDir, problems, evaluation) { Sandbox = sandboxName, Conditions = conditions };
 
         // The program's own time, compared with the harness's: a large gap is worth a look, never a verdict. (Its own
         // val_loss is on the monitor tokens, another sample: no comparison.)
@@ -160,7 +177,7 @@ public static partial class ProgramRunner
         }
         bool reached = evaluation.ValLoss <= request.Track.TargetValLoss;
         return new ProgramRunOutcome(reached ? "ok" : "missed_target", result, compile, child, request.OutDir, problems, evaluation)
-            { Sandbox = sandboxName };
+            { Sandbox = sandboxName, Conditions = conditions };
     }
 
     /// <summary>Every train and val shard's header and length, checked; one problem per unusable pattern or file.</summary>

@@ -32,6 +32,9 @@ public sealed record RunRecord
     /// <summary>The sandbox the program ran in ("bubblewrap 0.8.0"), "none" for an unsandboxed run, null for a run that
     /// never started its program or was stored before schema 5.</summary>
     public string? Sandbox { get; init; }
+    /// <summary>What else the machine did while the program trained (<see cref="Runs.RunConditions"/> as JSON); null for
+    /// runs that never trained or were stored before schema 6.</summary>
+    public string? Conditions { get; init; }
     public int? NSteps { get; init; }
     public double? StepAvgMs { get; init; }
     public required string Fingerprint { get; init; }

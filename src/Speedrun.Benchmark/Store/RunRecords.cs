@@ -50,6 +50,7 @@ public static class RunRecords
             ProgramValLoss = result?.ValLoss,
             ProgramTrainTimeMs = result?.TrainTimeMs,
             Sandbox = outcome.Sandbox,
+            Conditions = outcome.Conditions?.ToJson(),
             NSteps = result?.NSteps,
             StepAvgMs = result?.StepAvgMs,
             Fingerprint = machineFingerprint(),

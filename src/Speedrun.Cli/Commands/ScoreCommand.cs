@@ -54,6 +54,10 @@ internal static class ScoreCommand
                     c.Ok.ToString(CultureInfo.InvariantCulture), c.VerdictsText, F(c.MeanFsr), Ci(c.MeanLow, c.MeanHigh),
                     F(c.Iqm), Ci(c.IqmLow, c.IqmHigh), c.Noise is { } n ? "±" + F(n) : "-", F(c.PFaster)]),
                 title: $"track {block.Key.Track} | hardware {block.Key.Fingerprint}");
+            foreach (var c in block.Where(c => c.UnderLoad > 0))
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"task {c.Task}, hints {c.Hints}{(c.Agent is null ? "" : $", agent {c.Agent}")}: {c.UnderLoad} of {c.Runs} runs timed while " +
+                    $"other work kept more than {Benchmark.Runs.RunConditions.BusyCores} CPU cores busy"));
             foreach (var c in block.Where(c => c.Unsandboxed > 0))
                 Console.WriteLine($"task {c.Task}, hints {c.Hints}{(c.Agent is null ? "" : $", agent {c.Agent}")}: {c.Unsandboxed} of {c.Runs} runs unsandboxed (their programs could " +
                                   "read the validation shards and the repository; see `speedrun doctor`)");
