@@ -208,7 +208,7 @@ public sealed class CommandTests : IDisposable
         var result = _repo.Cli("score");
         Assert.Equal(0, result.ExitCode);
         Assert.Contains("track ladder | hardware machine-B", result.Stdout);
-        Assert.Matches(@"\n1 +none +1 +1 +ok 1 +- +- +- +- +-", result.Stdout);
+        Assert.Matches(@"\n1 +none +- +1 +1 +ok 1 +- +- +- +- +- +-", result.Stdout); // no agent label, nothing scored
         Assert.Contains("timed on 'machine-B'", result.Stdout);
         Assert.Contains("record 1 is calibrated only on a different fingerprint, 'machine-A'", result.Stdout);
         Assert.Contains("record 2 is calibrated only on a different fingerprint, 'machine-A'", result.Stdout);

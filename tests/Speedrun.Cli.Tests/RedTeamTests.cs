@@ -66,7 +66,7 @@ public sealed class RedTeamTests : IDisposable
         Assert.Contains("reached other runs:", row.Log);
         Assert.Contains($"reached runner environment: {_repo.Root}", row.Log);
         var cli = SpeedrunCli.Run(_repo.Environment, TimeSpan.FromMinutes(2), "score", "--track", LadderRepo.Track);
-        Assert.Contains("task 1, hints none: 2 of 2 runs unsandboxed", cli.Stdout);
+        Assert.Contains("task 1, hints none, agent redteam: 2 of 2 runs unsandboxed", cli.Stdout);
         File.Delete("/tmp/speedrun-redteam-carried.txt"); // what the unsandboxed program left for the next one
     }
 

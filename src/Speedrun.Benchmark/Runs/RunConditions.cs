@@ -8,7 +8,7 @@ namespace Speedrun.Benchmark.Runs;
 /// <paramref name="OtherCores"/> is the average number of CPU cores kept busy by anything but the run's own processes
 /// (the machine's busy time from /proc/stat, less the CPU time of the training process and its descendants and of
 /// this runner), <paramref name="StealFraction"/> the share of the machine's CPU time its hypervisor took, and
-/// <paramref name="LoadAtStart"/> the 1-minute load average when the run began, on <paramref name="Cpus"/> CPUs.
+/// <paramref name="LoadAtStart"/> the 1-minute load average when the run began, on the machine's <paramref name="Cpus"/> CPUs.
 /// </summary>
 public sealed partial record RunConditions(double OtherCores, double StealFraction, double LoadAtStart, int Cpus)
 {
@@ -49,7 +49,7 @@ public sealed partial record RunConditions(double OtherCores, double StealFracti
             double steal = after.Total > before.Total ? (double)(after.Steal - before.Steal) / (after.Total - before.Total) : 0;
             double ours = OwnAndChildrenCpuSeconds() - _ownCpu;
             double other = Math.Max(0, (busy - ours) / wall.TotalSeconds);
-            return new RunConditions(other, steal, _load, Environment.ProcessorCount);
+            return new RunConditions(other, steal, _load, MachineCpus());
         }
     }
 
@@ -69,6 +69,17 @@ public sealed partial record RunConditions(double OtherCores, double StealFracti
         {
             return null;
         }
+    }
+
+    /// <summary>The machine's CPUs as /proc/stat counts them (not this process's affinity, which taskset narrows).</summary>
+    static int MachineCpus()
+    {
+        try
+        {
+            int n = File.ReadLines("/proc/stat").Count(l => l.StartsWith("cpu", StringComparison.Ordinal) && l.Length > 3 && char.IsDigit(l[3]));
+            return n > 0 ? n : Environment.ProcessorCount;
+        }
+        catch (IOException) { return Environment.ProcessorCount; }
     }
 
     static double ReadLoad()
