@@ -12,6 +12,7 @@ var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun record
     TargetCommand.Create(),
     StoreCommand.Create(),
     ScoreCommand.Create(),
+    CompareCommand.Create(),
     ReportCommand.Create(),
     DataCommand.Create(),
     DoctorCommand.Create(),

@@ -154,6 +154,16 @@ public static class ScoreBoard
     /// agent runs recorded the track file's hash and the two records' program hashes (rows of schema 3 on), only
     /// calibrations of those very programs on that very track file count.
     /// </summary>
+    /// <summary>The `ok` calibrated times of task N's two records that agent runs with these recorded versions are
+    /// scored against (the samples behind t_N and t_N+1).</summary>
+    public static (List<double> Start, List<double> Next) ReferenceSamples(IReadOnlyList<RunRecord> calibrations, string track,
+        string fingerprint, int task, string? trackSha, string? referenceSha)
+    {
+        var programs = referenceSha?.Split(',');
+        return (OkTimes(CalibrationsOf(calibrations, track, fingerprint, task, trackSha, programs?[0])),
+                OkTimes(CalibrationsOf(calibrations, track, fingerprint, task + 1, trackSha, programs?.ElementAtOrDefault(1))));
+    }
+
     static List<RunRecord> CalibrationsOf(IReadOnlyList<RunRecord> calibrations, string track, string fingerprint, int record,
         string? trackSha, string? programSha) =>
         calibrations.Where(c => c.Track == track && c.Fingerprint == fingerprint && c.Record == record &&
