@@ -160,7 +160,7 @@ public sealed class LadderTests(LadderRun ladder, ITestOutputHelper output) : IC
         var dir = Path.Combine(ladder.Repo.Root, "report");
         var result = ladder.Repo.Cli("report", "--out", dir);
         Assert.True(result.ExitCode == 0, result.ToString());
-        string[] expected = ["report.md", "report.html", "scores.json", "fsr-ladder.png", "fsr-ladder.csv",
+        string[] expected = ["report.md", "report.html", "scores.json", "fsr-ladder.png", "fsr-ladder.csv", "hints-ladder.png", "hints-ladder.csv",
             "loss-ladder.png", "loss-ladder.csv", "verdicts-ladder.png", "verdicts-ladder.csv"];
         Assert.Equal(expected.Order(), Directory.GetFiles(dir).Select(Path.GetFileName).Order());
         foreach (var png in expected.Where(f => f.EndsWith(".png")))

@@ -16,7 +16,11 @@ public sealed record LossPoint(string Uid, string Kind, int Record, string? Hint
 
 /// <summary>Everything the report shows about one track.</summary>
 public sealed record TrackReport(string Track, double? TargetValLoss, ScoreReport Scores, IReadOnlyList<LossPoint> Losses,
-    IReadOnlyList<VerdictCount> Verdicts, int CalibrationRuns, int AgentRuns, IReadOnlyList<string> Fingerprints);
+    IReadOnlyList<VerdictCount> Verdicts, int CalibrationRuns, int AgentRuns, IReadOnlyList<string> Fingerprints)
+{
+    /// <summary>Each hint setting over every task it was tried on (<see cref="HintAggregate"/>).</summary>
+    public IReadOnlyList<HintAggregate> HintAggregates { get; init; } = [];
+}
 
 /// <summary>
 /// The tables behind `speedrun report`, computed from the results store's rows: per track, the score table
@@ -45,7 +49,10 @@ public sealed record BenchmarkReport(string StorePath, DateTimeOffset Created, I
                 .ToList();
             reports.Add(new TrackReport(name, targetOf(name), scores, losses, verdicts,
                 onTrack.Count(r => r.Kind == RunLabel.Calibration), onTrack.Count(r => r.Kind == RunLabel.AgentKind),
-                onTrack.Select(r => r.Fingerprint).Distinct().Order(StringComparer.Ordinal).ToList()));
+                onTrack.Select(r => r.Fingerprint).Distinct().Order(StringComparer.Ordinal).ToList())
+            {
+                HintAggregates = HintAggregate.Compute(onTrack, name, resamples, seed: seed),
+            });
         }
         return new BenchmarkReport(storePath, DateTimeOffset.UtcNow, reports);
     }

@@ -73,6 +73,36 @@ public static class ReportPlots
         plot.SavePng(path, Width, Height);
     }
 
+    /// <summary>Mean FSR over tasks per hint setting (and agent), with the hierarchical bootstrap interval as error
+    /// bars, and dashed lines at 1 and 0, as the paper's hint-level comparison.</summary>
+    public static void HintLevels(TrackReport track, string path)
+    {
+        var plot = new Plot();
+        var rows = track.HintAggregates;
+        var bars = rows.Select((h, i) => new Bar { Position = i, Value = h.MeanFsr, Size = 0.6, FillColor = Palette.GetColor(i) }).ToList();
+        if (bars.Count > 0) plot.Add.Bars(bars);
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var h = rows[i];
+            ErrorSegment(plot, i, h.Low, i, h.High);
+            ErrorSegment(plot, i - 0.12, h.Low, i + 0.12, h.Low);
+            ErrorSegment(plot, i - 0.12, h.High, i + 0.12, h.High);
+        }
+        var one = plot.Add.HorizontalLine(1);
+        one.LinePattern = LinePattern.Dashed;
+        one.Color = Colors.Black;
+        var zero = plot.Add.HorizontalLine(0);
+        zero.Color = Colors.Gray;
+        plot.Axes.Bottom.SetTicks([.. rows.Select((_, i) => (double)i)],
+            [.. rows.Select(h => $"hints {h.Hints}{(h.Agent is { } a ? $"\n{a}" : "")}\n{h.Tasks} task(s)")]);
+        plot.Axes.SetLimitsX(-0.6, Math.Max(1, rows.Count) - 0.4);
+        plot.Title(rows.Count > 0
+            ? $"FSR by hint setting over tasks, track {track.Track} (mean, 95% hierarchical bootstrap CI)"
+            : $"FSR by hint setting, track {track.Track}: nothing scored");
+        plot.YLabel("fraction of speedup recovered");
+        plot.SavePng(path, Width, Height);
+    }
+
     static void ErrorSegment(Plot plot, double x1, double y1, double x2, double y2)
     {
         var line = plot.Add.Line(x1, y1, x2, y2);

@@ -54,6 +54,9 @@ public static class ReportWriter
             ReportPlots.Verdicts(track, Path.Combine(outDir, VerdictPlot(track)));
             files.Add(VerdictPlot(track));
             Text(Path.ChangeExtension(VerdictPlot(track), ".csv"), VerdictCsv(track));
+            ReportPlots.HintLevels(track, Path.Combine(outDir, HintPlot(track)));
+            files.Add(HintPlot(track));
+            Text(Path.ChangeExtension(HintPlot(track), ".csv"), HintCsv(track));
         }
         Text(ScoresFile, JsonSerializer.Serialize(new
         {
@@ -70,6 +73,14 @@ public static class ReportWriter
     public static string FsrPlot(TrackReport t) => $"fsr-{t.Track}.png";
     public static string LossPlot(TrackReport t) => $"loss-{t.Track}.png";
     public static string VerdictPlot(TrackReport t) => $"verdicts-{t.Track}.png";
+    public static string HintPlot(TrackReport t) => $"hints-{t.Track}.png";
+
+    static string HintCsv(TrackReport track)
+    {
+        var csv = new Csv("track", "hints", "agent", "tasks", "runs", "mean_fsr", "ci_low", "ci_high");
+        foreach (var h in track.HintAggregates) csv.Row(track.Track, h.Hints, h.Agent, h.Tasks, h.Runs, h.MeanFsr, h.Low, h.High);
+        return csv.ToString();
+    }
 
     // ---------------------------------------------------------------------------------------------------
     // CSV: the data behind each plot.
@@ -180,6 +191,7 @@ public static class ReportWriter
             doc.Add(new Figure(FsrPlot(t), $"FSR per task and hint setting on track {t.Track}", Path.ChangeExtension(FsrPlot(t), ".csv")));
             doc.Add(new Figure(LossPlot(t), $"Validation loss against training time on track {t.Track}", Path.ChangeExtension(LossPlot(t), ".csv")));
             doc.Add(new Figure(VerdictPlot(t), $"Verdict counts on track {t.Track}", Path.ChangeExtension(VerdictPlot(t), ".csv")));
+            doc.Add(new Figure(HintPlot(t), $"FSR by hint setting over tasks on track {t.Track}", Path.ChangeExtension(HintPlot(t), ".csv")));
         }
         return doc;
     }

@@ -47,6 +47,27 @@ public sealed class HintComparisonTests
     }
 
     [Fact]
+    public void Each_setting_over_tasks_for_the_report()
+    {
+        // The runs of the first test, one setting at a time, on the report's plot. Hints 1: task 1 gives 1 every draw,
+        // task 3 gives 0.5, 0.25 or 0 (1/4, 1/2, 1/4); over the two tasks the mean is 0.625. Two task draws average to 0
+        // with 1/4 · 1/16 = 1.6% and to 0.125 with 1/4 · 2 · 1/8 = 6.25% more, so the 2.5% quantile is 0.125; both draws
+        // are task 1 (mean 1) with 1/4, so the 97.5% quantile is 1. Hints none: task 1 gives 0.5, task 3 gives 0; means
+        // 0.5, 0.25, 0 with 1/4, 1/2, 1/4: the interval is [0, 0.5] around 0.25.
+        RunRecord[] runs =
+        [
+            Run("calibration", 1, 100), Run("calibration", 1, 100), Run("calibration", 2, 60), Run("calibration", 2, 60),
+            Run("calibration", 3, 50), Run("calibration", 4, 40),
+            Run("agent", 1, 80, "none"), Run("agent", 1, 80, "none"), Run("agent", 1, 60, "1"), Run("agent", 1, 60, "1"),
+            Run("agent", 3, 50, "none"), Run("agent", 3, 45, "1"), Run("agent", 3, 0, "1", verdict: "crashed"),
+        ];
+        var rows = HintAggregate.Compute(runs, "tiny", resamples: 4000);
+        Assert.Equal(["none", "1"], rows.Select(r => r.Hints));
+        Assert.Equal(new HintAggregate("none", null, 2, 3, 0.25, 0, 0.5), rows[0]);
+        Assert.Equal(new HintAggregate("1", null, 2, 4, 0.625, 0.125, 1.0), rows[1]);
+    }
+
+    [Fact]
     public void An_agent_filter_and_tasks_without_both_settings()
     {
         RunRecord[] runs =

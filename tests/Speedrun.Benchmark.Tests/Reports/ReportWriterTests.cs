@@ -32,6 +32,7 @@ public sealed class ReportWriterTests : IDisposable
         var dir = _dir.File("report");
         var files = ReportWriter.Write(Sample(), dir);
         string[] expected = ["fsr-tiny.png", "fsr-tiny.csv", "loss-tiny.png", "loss-tiny.csv", "verdicts-tiny.png", "verdicts-tiny.csv",
+            "hints-tiny.png", "hints-tiny.csv",
             "scores.json", "report.md", "report.html"];
         Assert.Equal(expected.Order(), files.Order());
         Assert.Equal(expected.Order(), Directory.GetFiles(dir).Select(Path.GetFileName).Order());
