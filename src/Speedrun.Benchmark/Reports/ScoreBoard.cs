@@ -16,6 +16,9 @@ public sealed record ReferenceTime(int Record, int OkRuns, int Runs, double Medi
 public sealed record TaskReference(string Track, string Fingerprint, int Task, int NextRecord,
     ReferenceTime? Start, ReferenceTime? Next, double? Noise, string? Problem)
 {
+    /// <summary>Whether the reference times come from calibrations timed in the agent runs' own sessions.</summary>
+    public bool SameSession { get; init; }
+
     [System.Text.Json.Serialization.JsonIgnore]
     public double? GapMs => Start is { } s && Next is { } n ? s.MedianMs - n.MedianMs : null;
 }
@@ -82,23 +85,23 @@ public static class ScoreBoard
                      .ThenBy(g => g.Key.Fingerprint, StringComparer.Ordinal))
         {
             var (trackName, fingerprint, task) = group.Key;
+            // References timed in the same sessions as the agent's runs (`run --with-references`) are preferred: the
+            // same machine state, interleaved.
+            var pool = SameSessionPool(calibrations, group.ToList(), task);
             // Times compare only between the same track file and the same record programs.
             var versions = group.Select(r => (r.TrackSha256, r.ReferenceSha256)).Distinct().ToList();
             var reference = versions.Count == 1
-                ? Reference(calibrations, trackName, fingerprint, task, versions[0].TrackSha256, versions[0].ReferenceSha256)
+                ? Reference(pool ?? calibrations, trackName, fingerprint, task, versions[0].TrackSha256, versions[0].ReferenceSha256)
+                    with { SameSession = pool is not null }
                 : new TaskReference(trackName, fingerprint, task, task + 1, null, null, null,
                     $"Task {task} on track '{trackName}' has agent runs timed against {versions.Count} different versions of the track " +
                     $"file or of records {task} and {task + 1}'s programs ({string.Join("; ", versions.Select(v => Versions(v.TrackSha256, v.ReferenceSha256)))}); " +
                     "score refuses to mix them. Score each version's runs from a store of their own.");
             tasks.Add(reference);
             if (reference.Problem is { } problem) problems.Add(problem);
-            var startTimes = versions.Count == 1
-                ? OkTimes(CalibrationsOf(calibrations, trackName, fingerprint, task, versions[0].TrackSha256, versions[0].ReferenceSha256?.Split(',')[0]))
-                : [];
-            var nextTimes = versions.Count == 1
-                ? OkTimes(CalibrationsOf(calibrations, trackName, fingerprint, task + 1, versions[0].TrackSha256,
-                    versions[0].ReferenceSha256?.Split(',').ElementAtOrDefault(1)))
-                : [];
+            var (startTimes, nextTimes) = versions.Count == 1
+                ? ReferenceSamples(pool ?? calibrations, trackName, fingerprint, task, versions[0].TrackSha256, versions[0].ReferenceSha256)
+                : ([], []);
             // One cell per hint setting and agent: an agent's runs are never pooled with another's.
             foreach (var cell in group.GroupBy(r => (Hints: r.Hints ?? "none", r.Agent)).OrderBy(g => HintOrder(g.Key.Hints))
                          .ThenBy(g => g.Key.Hints, StringComparer.Ordinal).ThenBy(g => g.Key.Agent ?? "", StringComparer.Ordinal))
@@ -154,6 +157,18 @@ public static class ScoreBoard
     /// agent runs recorded the track file's hash and the two records' program hashes (rows of schema 3 on), only
     /// calibrations of those very programs on that very track file count.
     /// </summary>
+    /// <summary>The calibrations of the sessions the agent runs were timed in, when every one of those sessions timed both
+    /// of the task's records; otherwise null (score against every calibration).</summary>
+    static List<RunRecord>? SameSessionPool(List<RunRecord> calibrations, List<RunRecord> agentRuns, int task)
+    {
+        var sessions = agentRuns.Select(r => r.Session).Distinct().ToList();
+        if (sessions.Any(s => s is null)) return null;
+        var pool = calibrations.Where(c => sessions.Contains(c.Session)).ToList();
+        bool both = sessions.All(s => pool.Any(c => c.Session == s && c.Record == task && c.Verdict == "ok") &&
+                                      pool.Any(c => c.Session == s && c.Record == task + 1 && c.Verdict == "ok"));
+        return both ? pool : null;
+    }
+
     /// <summary>The `ok` calibrated times of task N's two records that agent runs with these recorded versions are
     /// scored against (the samples behind t_N and t_N+1).</summary>
     public static (List<double> Start, List<double> Next) ReferenceSamples(IReadOnlyList<RunRecord> calibrations, string track,

@@ -85,6 +85,11 @@ public sealed class ResultsStore : IDisposable
         """
         ALTER TABLE runs ADD COLUMN conditions TEXT;
         """,
+        // 7: the `speedrun` invocation a run belonged to, so that references timed beside an agent's runs
+        // (`run --with-references`) can be told from calibrations taken at another time.
+        """
+        ALTER TABLE runs ADD COLUMN session TEXT;
+        """,
     ];
 
     public static int SchemaVersion => Migrations.Length;
@@ -138,9 +143,10 @@ public sealed class ResultsStore : IDisposable
                 step_avg_ms = $step_avg_ms, fingerprint = $fingerprint, device = $device, source_sha256 = $sha, source = $source,
                 log = $log, results_json = $results, problems = $problems, out_dir = $out_dir, duration_s = $duration,
                 track_sha256 = $track_sha, reference_sha256 = $reference_sha, runner = NULL, deadline = NULL,
-                program_train_time_ms = $program_ms, program_val_loss = $program_loss, sandbox = $sandbox, conditions = $conditions
+                program_train_time_ms = $program_ms, program_val_loss = $program_loss, sandbox = $sandbox, conditions = $conditions, session = $session
             WHERE id = $id
             """;
+        Bind(cmd, "$session", run.Session);
         Bind(cmd, "$conditions", run.Conditions);
         Bind(cmd, "$sandbox", run.Sandbox);
         Bind(cmd, "$program_ms", run.ProgramTrainTimeMs); Bind(cmd, "$program_loss", Finite(run.ProgramValLoss));
@@ -250,12 +256,13 @@ public sealed class ResultsStore : IDisposable
         cmd.CommandText = """
             INSERT INTO runs (uid, kind, record, hints, agent, track, seed, verdict, val_loss, train_time_ms, n_steps,
                 step_avg_ms, fingerprint, device, source_sha256, source, log, results_json, problems, out_dir, started_at, duration_s,
-                runner, deadline, track_sha256, reference_sha256, program_train_time_ms, program_val_loss, sandbox, conditions)
+                runner, deadline, track_sha256, reference_sha256, program_train_time_ms, program_val_loss, sandbox, conditions, session)
             VALUES ($uid, $kind, $record, $hints, $agent, $track, $seed, $verdict, $val_loss, $train_time_ms, $n_steps,
                 $step_avg_ms, $fingerprint, $device, $sha, $source, $log, $results, $problems, $out_dir, $started, $duration,
-                $runner, $deadline, $track_sha, $reference_sha, $program_ms, $program_loss, $sandbox, $conditions)
+                $runner, $deadline, $track_sha, $reference_sha, $program_ms, $program_loss, $sandbox, $conditions, $session)
             RETURNING id;
             """;
+        Bind(cmd, "$session", run.Session);
         Bind(cmd, "$conditions", run.Conditions);
         Bind(cmd, "$sandbox", run.Sandbox);
         Bind(cmd, "$program_ms", run.ProgramTrainTimeMs); Bind(cmd, "$program_loss", Finite(run.ProgramValLoss));
@@ -396,7 +403,7 @@ public sealed class ResultsStore : IDisposable
         cmd.CommandText = $"""
             SELECT id, uid, kind, record, hints, agent, track, seed, verdict, val_loss, train_time_ms, n_steps, step_avg_ms,
                    fingerprint, device, source_sha256, {(withText ? "source, log, results_json" : "'', NULL, NULL")}, problems,
-                   out_dir, started_at, duration_s, track_sha256, reference_sha256, program_train_time_ms, program_val_loss, sandbox, conditions
+                   out_dir, started_at, duration_s, track_sha256, reference_sha256, program_train_time_ms, program_val_loss, sandbox, conditions, session
             FROM runs
             WHERE ($kind IS NULL OR kind = $kind) AND ($track IS NULL OR track = $track)
               AND ($fp IS NULL OR fingerprint = $fp) AND ($record IS NULL OR record = $record)
@@ -415,7 +422,7 @@ public sealed class ResultsStore : IDisposable
                     Source = r.GetString(16), Log = Text(r, 17), ResultsJson = Text(r, 18), Problems = Text(r, 19),
                     OutDir = Text(r, 20), StartedAt = DateTimeOffset.Parse(r.GetString(21), System.Globalization.CultureInfo.InvariantCulture),
                     DurationSeconds = r.GetDouble(22), TrackSha256 = Text(r, 23), ReferenceSha256 = Text(r, 24),
-                    ProgramTrainTimeMs = Real(r, 25), ProgramValLoss = Real(r, 26), Sandbox = Text(r, 27), Conditions = Text(r, 28),
+                    ProgramTrainTimeMs = Real(r, 25), ProgramValLoss = Real(r, 26), Sandbox = Text(r, 27), Conditions = Text(r, 28), Session = Text(r, 29),
                 });
         return runs.Select(run => run with { Validations = ValidationsOf(run.Id) }).ToList();
     }

@@ -35,6 +35,8 @@ public sealed record RunRecord
     /// <summary>What else the machine did while the program trained (<see cref="Runs.RunConditions"/> as JSON); null for
     /// runs that never trained or were stored before schema 6.</summary>
     public string? Conditions { get; init; }
+    /// <summary>The `speedrun run` or `calibrate` invocation the run belonged to; null before schema 7.</summary>
+    public string? Session { get; init; }
     public int? NSteps { get; init; }
     public double? StepAvgMs { get; init; }
     public required string Fingerprint { get; init; }

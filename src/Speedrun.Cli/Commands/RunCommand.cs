@@ -18,32 +18,52 @@ internal static class RunCommand
         var dir = new Argument<string>("DIR") { Description = "A task workspace (made by `speedrun task`, has task.json) or a record folder (has record.json)" };
         var options = new RunOptions();
         var agent = new Option<string?>("--agent") { Description = "A label for who wrote the program (stored with agent runs)" };
+        var withReferences = new Option<bool>("--with-references")
+        {
+            Description = "Time records N and N+1 in the same session, interleaved with the agent's runs; score then prefers these references",
+        };
         var command = new Command("run", "Compile and time a workspace's or record's program, once per seed; store every run.")
         {
-            dir, agent,
+            dir, agent, withReferences,
         };
         options.AddTo(command);
         command.SetAction((parse, cancel) =>
-            Task.FromResult(UserErrors.Guard(() => Run(parse.GetValue(dir)!, parse.GetValue(agent), options.Read(parse), cancel))));
+            Task.FromResult(UserErrors.Guard(() =>
+                Run(parse.GetValue(dir)!, parse.GetValue(agent), parse.GetValue(withReferences), options.Read(parse), cancel))));
         return command;
     }
 
-    static int Run(string dir, string? agent, RunOptions.Values options, CancellationToken cancel)
+    static int Run(string dir, string? agent, bool withReferences, RunOptions.Values options, CancellationToken cancel)
     {
         if (!Directory.Exists(dir))
             throw new UserError($"{dir}: no such folder; give a task workspace (`speedrun task N --out DIR`) or a record folder.");
         // What DIR is gets checked before the data or the store is touched.
-        var (program, label, folderLabel, manifest) = Describe(BenchmarkCatalog.LoadDefault(), dir, agent);
+        var catalog = BenchmarkCatalog.LoadDefault();
+        var (program, label, folderLabel, manifest) = Describe(catalog, dir, agent);
+        if (withReferences && manifest is null)
+            throw new UserError($"--with-references times a task's two records beside an agent's runs, but {dir} is a record folder; give a task workspace.");
         using var session = BenchmarkSession.Open(options.Session, defaultTrack: "tiny");
         if (manifest is not null) label = session.AgentLabel(manifest, dir, agent);
         Console.Error.WriteLine($"speedrun run: {program} on track '{session.Track.Name}', seeds {options.FirstSeed}..{options.FirstSeed + options.Seeds - 1}, " +
                                 $"store {session.StorePath}");
         bool allOk = true;
+        var references = withReferences
+            ? new[] { label.Record, label.Record + 1 }.Select(n => catalog.Records.FirstOrDefault(r => r.Number == n && r.IsRunnable)
+                ?? throw new UserError($"--with-references needs record {n}'s program, and the catalog has none.")).ToList()
+            : [];
         for (int seed = options.FirstSeed; seed < options.FirstSeed + options.Seeds; seed++)
         {
-            var record = session.Run(program, label, seed, folderLabel, cancel);
-            if (record is null) return 130;
-            allOk &= record.Verdict == "ok";
+            // With references: N, agent, N+1 on even seeds and N+1, agent, N on odd ones, so a drift in the machine's
+            // state within a seed falls on both records alike.
+            var order = references.Count == 0 ? [null] : seed % 2 == 0 ? new[] { references[0], null, references[1] } : [references[1], null, references[0]];
+            foreach (var reference in order)
+            {
+                var run = reference is null
+                    ? session.Run(program, label, seed, folderLabel, cancel)
+                    : session.Run(reference.TrainPath, RunLabel.CalibrationOf(reference.Number), seed, reference.FolderName, cancel);
+                if (run is null) return 130;
+                allOk &= run.Verdict == "ok";
+            }
         }
         return allOk ? 0 : 1;
     }

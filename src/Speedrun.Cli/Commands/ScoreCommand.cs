@@ -64,7 +64,8 @@ internal static class ScoreCommand
             foreach (var t in report.Tasks.Where(t => t.Track == block.Key.Track && t.Fingerprint == block.Key.Fingerprint && t.Problem is null))
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"task {t.Task}: t_{t.Task} = {t.Start!.MedianMs / 1000:F2} s ({t.Start.OkRuns} ok of {t.Start.Runs}), " +
-                    $"t_{t.NextRecord} = {t.Next!.MedianMs / 1000:F2} s ({t.Next.OkRuns} ok of {t.Next.Runs}), FSR noise ±{t.Noise:F3}"));
+                    $"t_{t.NextRecord} = {t.Next!.MedianMs / 1000:F2} s ({t.Next.OkRuns} ok of {t.Next.Runs}), FSR noise ±{t.Noise:F3}" +
+                    $"{(t.SameSession ? ", references timed in the agent runs' own sessions" : "")}"));
         }
         if (report.Problems.Count > 0)
         {

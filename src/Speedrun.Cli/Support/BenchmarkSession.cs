@@ -45,6 +45,9 @@ internal sealed class BenchmarkSession : IDisposable
     public string RunsDir { get; }
     public string StorePath => _store.Path;
 
+    /// <summary>This invocation's id, stored with each of its runs.</summary>
+    public string SessionId { get; } = $"{DateTime.UtcNow:yyyyMMddHHmmss}-{Guid.NewGuid().ToString("N")[..8]}";
+
     /// <summary>Loads the catalog, the track and its data, and opens the store; errors name what to fix.</summary>
     public static BenchmarkSession Open(SessionOptions options, string defaultTrack)
     {
@@ -85,7 +88,7 @@ internal sealed class BenchmarkSession : IDisposable
             Uid = uid, Kind = label.Kind, Record = label.Record, Hints = label.Hints, Agent = label.Agent, Track = Track.Name,
             Seed = seed, Verdict = ProgramRunner.Running, Fingerprint = _machineFingerprint.Value, Device = Device ?? "auto",
             SourceSha256 = TaskManifest.Sha256Hex(sourceBytes), Source = System.Text.Encoding.UTF8.GetString(sourceBytes),
-            OutDir = outDir, StartedAt = started, TrackSha256 = trackSha, ReferenceSha256 = referenceSha,
+            OutDir = outDir, StartedAt = started, TrackSha256 = trackSha, ReferenceSha256 = referenceSha, Session = SessionId,
         };
         // The run's limit: --timeout, else the track's for this record (some tracks scale it by the record's official time).
         var official = Catalog.Records.FirstOrDefault(r => r.Number == label.Record)?.OfficialTimeMinutes;
@@ -111,7 +114,7 @@ internal sealed class BenchmarkSession : IDisposable
         }
         progress.Done();
         var record = RunRecords.FromOutcome(uid, label, Track.Name, seed, Device, outcome, () => _machineFingerprint.Value,
-            started, clock.Elapsed) with { Id = id, TrackSha256 = trackSha, ReferenceSha256 = referenceSha };
+            started, clock.Elapsed) with { Id = id, TrackSha256 = trackSha, ReferenceSha256 = referenceSha, Session = SessionId };
         if (cancel.IsCancellationRequested)
         {
             record = record with

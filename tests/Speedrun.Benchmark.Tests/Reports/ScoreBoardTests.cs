@@ -117,6 +117,27 @@ public sealed class ScoreBoardTests
     }
 
     [Fact]
+    public void References_timed_in_the_agents_own_session_are_preferred()
+    {
+        // Session "old": record 1 at 100, record 2 at 60. Session "new" (run --with-references): 120 and 80 beside an
+        // agent run at 80, so FSR (120 − 80)/(120 − 80) = 1; pooled with the old ones it would be (110 − 80)/(110 − 70) = 0.75.
+        RunRecord[] runs =
+        [
+            Cal(1, 100) with { Session = "old" }, Cal(2, 60) with { Session = "old" },
+            Cal(1, 120) with { Session = "new" }, Cal(2, 80) with { Session = "new" },
+            Agent(80) with { Session = "new" },
+        ];
+        var report = ScoreBoard.Compute(runs);
+        Assert.True(Assert.Single(report.Tasks).SameSession);
+        Assert.Equal([1.0], Assert.Single(report.Cells).Fsr);
+
+        // An agent run from a session that timed no references is scored against every calibration.
+        var elsewhere = ScoreBoard.Compute([.. runs[..4], Agent(80) with { Session = "lone" }]);
+        Assert.False(Assert.Single(elsewhere.Tasks).SameSession);
+        Assert.Equal([0.75], Assert.Single(elsewhere.Cells).Fsr);
+    }
+
+    [Fact]
     public void Runs_the_harness_did_not_finish_are_counted_but_not_scored()
     {
         // The ladder's ok run at 70 ms (FSR 0.75), plus one run of each verdict that is the harness's, not the

@@ -26,7 +26,7 @@ public sealed class ResultsStoreTests : IDisposable
         Uid = uid, Kind = kind, Record = record, Hints = kind == "agent" ? "1,2" : null, Agent = kind == "agent" ? "claude" : null,
         Track = "tiny", Seed = 4, Verdict = "ok", ValLoss = 4.75, TrainTimeMs = 1234.5, NSteps = 384, StepAvgMs = 3.25,
         ProgramValLoss = 4.7501, ProgramTrainTimeMs = 1100.25, Sandbox = "bubblewrap 0.8.0",
-        Conditions = "{\"other_cores\": 0.010, \"steal_fraction\": 0.0000, \"load_at_start\": 1.02, \"cpus\": 2}",
+        Conditions = "{\"other_cores\": 0.010, \"steal_fraction\": 0.0000, \"load_at_start\": 1.02, \"cpus\": 2}", Session = "s-1",
         Fingerprint = fingerprint, Device = "cpu", SourceSha256 = new string('a', 64), Source = "// the program\n",
         TrackSha256 = new string('t', 64), ReferenceSha256 = kind == "agent" ? new string('b', 64) + "," + new string('c', 64) : null,
         Log = "step:0/384 val_loss:10.9830 train_time:0ms step_avg:0.00ms\n", ResultsJson = "{\"status\": \"ok\"}",
@@ -41,12 +41,12 @@ public sealed class ResultsStoreTests : IDisposable
         var path = _dir.File("empty.db");
         File.WriteAllBytes(path, []);
         using (var store = ResultsStore.Open(path)) Assert.Equal(0, store.Count());
-        Assert.Equal(6, ResultsStore.SchemaVersion);
-        Assert.Equal(6L, Pragma(path, "user_version"));
+        Assert.Equal(7, ResultsStore.SchemaVersion);
+        Assert.Equal(7L, Pragma(path, "user_version"));
         Assert.Equal("wal", Pragma(path, "journal_mode"));
         // Opening again runs no migration twice (it would fail: the tables exist).
         using (var again = ResultsStore.Open(path)) Assert.Equal(0, again.Count());
-        Assert.Equal(6L, Pragma(path, "user_version"));
+        Assert.Equal(7L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -58,12 +58,12 @@ public sealed class ResultsStoreTests : IDisposable
         {
             db.Open();
             using var cmd = db.CreateCommand();
-            cmd.CommandText = "PRAGMA user_version = 7";
+            cmd.CommandText = "PRAGMA user_version = 8";
             cmd.ExecuteNonQuery();
         }
         var e = Assert.Throws<InvalidOperationException>(() => ResultsStore.Open(path));
-        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 7 is newer than this speedrun understands (6); upgrade speedrun.", e.Message);
-        Assert.Equal(7L, Pragma(path, "user_version"));
+        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 8 is newer than this speedrun understands (7); upgrade speedrun.", e.Message);
+        Assert.Equal(8L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -148,7 +148,7 @@ public sealed class ResultsStoreTests : IDisposable
         Sql(path, "ALTER TABLE runs DROP COLUMN runner; ALTER TABLE runs DROP COLUMN deadline; " +
                   "ALTER TABLE runs DROP COLUMN track_sha256; ALTER TABLE runs DROP COLUMN reference_sha256; DROP TABLE workspaces; " +
                   "ALTER TABLE runs DROP COLUMN program_train_time_ms; ALTER TABLE runs DROP COLUMN program_val_loss; " +
-                  "ALTER TABLE runs DROP COLUMN sandbox; ALTER TABLE runs DROP COLUMN conditions; " +
+                  "ALTER TABLE runs DROP COLUMN sandbox; ALTER TABLE runs DROP COLUMN conditions; ALTER TABLE runs DROP COLUMN session; " +
                   "PRAGMA user_version = 1;");
         using (var migrated = ResultsStore.Open(path))
         {
@@ -157,10 +157,10 @@ public sealed class ResultsStoreTests : IDisposable
             Assert.Equal(Sample("old") with
             {
                 Id = back.Id, Validations = back.Validations, TrackSha256 = null, ReferenceSha256 = null, ProgramValLoss = null,
-                ProgramTrainTimeMs = null, Sandbox = null, Conditions = null,
+                ProgramTrainTimeMs = null, Sandbox = null, Conditions = null, Session = null,
             }, back);
         }
-        Assert.Equal(6L, Pragma(path, "user_version"));
+        Assert.Equal(7L, Pragma(path, "user_version"));
     }
 
     [Fact]
