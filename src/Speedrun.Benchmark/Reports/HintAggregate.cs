@@ -44,15 +44,9 @@ public sealed record HintAggregate(string Hints, string? Agent, int Tasks, int R
                 for (int t = 0; t < tasks.Count; t++)
                 {
                     var (start, next, list, _) = tasks[rng.Next(tasks.Count)];
-                    double tN = Median(rng, start), tN1 = Median(rng, next);
+                    double tN = Statistics.ResampledMedian(rng, start), tN1 = Statistics.ResampledMedian(rng, next);
                     if (!(tN > tN1)) continue;
-                    double s = 0;
-                    for (int k = 0; k < list.Count; k++)
-                    {
-                        var (ms, verdict) = list[rng.Next(list.Count)];
-                        s += Fsr.Score(tN, tN1, ms, verdict);
-                    }
-                    sum += s / list.Count;
+                    sum += Statistics.ResampledMeanFsr(rng, tN, tN1, list);
                     used++;
                 }
                 if (used > 0) draws.Add(sum / used);
@@ -63,12 +57,5 @@ public sealed record HintAggregate(string Hints, string? Agent, int Tasks, int R
                 tasks.Average(t => t.Mean), Statistics.Quantile(sorted, (1 - level) / 2), Statistics.Quantile(sorted, (1 + level) / 2)));
         }
         return result;
-    }
-
-    static double Median(Random rng, List<double> values)
-    {
-        var r = new double[values.Count];
-        for (int i = 0; i < r.Length; i++) r[i] = values[rng.Next(values.Count)];
-        return Statistics.Median(r);
     }
 }

@@ -86,26 +86,10 @@ public static class HintComparison
     /// null when the resampled references show no speedup.</summary>
     static double? Draw(Random rng, List<double> start, List<double> next, List<(double Ms, string Verdict)> a, List<(double Ms, string Verdict)> b)
     {
-        double tN = Statistics.Median(Resample(rng, start)), tN1 = Statistics.Median(Resample(rng, next));
+        double tN = Statistics.ResampledMedian(rng, start), tN1 = Statistics.ResampledMedian(rng, next);
         if (!(tN > tN1)) return null;
-        double MeanOf(List<(double Ms, string Verdict)> runs)
-        {
-            double sum = 0;
-            for (int i = 0; i < runs.Count; i++)
-            {
-                var (ms, verdict) = runs[rng.Next(runs.Count)];
-                sum += Fsr.Score(tN, tN1, ms, verdict);
-            }
-            return sum / runs.Count;
-        }
-        return MeanOf(b) - MeanOf(a);
-    }
-
-    static double[] Resample(Random rng, List<double> values)
-    {
-        var r = new double[values.Count];
-        for (int i = 0; i < r.Length; i++) r[i] = values[rng.Next(values.Count)];
-        return r;
+        double meanB = Statistics.ResampledMeanFsr(rng, tN, tN1, b); // B's runs are drawn before A's
+        return meanB - Statistics.ResampledMeanFsr(rng, tN, tN1, a);
     }
 
     static (double Low, double High) Interval(List<double> values, double level)

@@ -257,10 +257,8 @@ public static class Evaluation
             if (sandbox is not null)
             {
                 // Each process gets its own private /tmp and only read-only files: nothing one writes reaches the other.
-                var environment = Sandbox.BaseEnvironment(home: "/tmp");
-                foreach (var (k, v) in env) environment[k] = v;
                 var readOnly = new[] { Path.GetFullPath(request.OutDir), Path.GetFullPath(request.TrackFile) };
-                command = sandbox.Wrap(host, new SandboxSpec(readOnly, [path], Path.GetFullPath(request.OutDir), environment,
+                command = sandbox.Wrap(host, new SandboxSpec(readOnly, [path], Path.GetFullPath(request.OutDir), Home: "/tmp", env,
                     Gpu: device is not null && device != "cpu"));
                 variables = [];
             }

@@ -123,10 +123,8 @@ public static partial class ProgramRunner
         {
             var visible = new[] { Path.GetFullPath(request.TrackFile) }
                 .Concat(ShardSet.Resolve(request.Data.TrainFiles, RunEnvironment.TrainFilesVar).Files.Select(Path.GetFullPath)).ToList();
-            var environment = Sandbox.BaseEnvironment(home: Path.GetFullPath(request.OutDir));
-            foreach (var (k, v) in env.ToVariables()) environment[k] = v;
-            host = sandbox.Wrap(host, new SandboxSpec(visible, [Path.GetFullPath(request.OutDir)], Path.GetFullPath(request.OutDir),
-                environment, Gpu: IsGpu(request.Device)));
+            var outDir = Path.GetFullPath(request.OutDir);
+            host = sandbox.Wrap(host, new SandboxSpec(visible, [outDir], outDir, Home: outDir, env.ToVariables(), Gpu: IsGpu(request.Device)));
             variables = [];
         }
         using var folderWatch = new FolderWatch(request.OutDir, MaxRunFolderBytes);

@@ -2,11 +2,12 @@ using System.Diagnostics;
 
 namespace Speedrun.Benchmark.Runs;
 
-/// <summary>What one sandboxed child may see: paths bound read-only, paths bound writable, its working directory and
-/// its whole environment (nothing of the parent's is inherited), and whether it gets the GPU's device nodes.</summary>
+/// <summary>What one sandboxed child may see: paths bound read-only, paths bound writable, its working directory, its
+/// HOME, the run's variables (its environment is these and <see cref="Sandbox.BaseEnvironment"/>, nothing of the
+/// parent's), and whether it gets the GPU's device nodes.</summary>
 public sealed record SandboxSpec(
-    IReadOnlyList<string> ReadOnly, IReadOnlyList<string> Writable, string WorkingDirectory,
-    IReadOnlyDictionary<string, string> Environment, bool Gpu);
+    IReadOnlyList<string> ReadOnly, IReadOnlyList<string> Writable, string WorkingDirectory, string Home,
+    IEnumerable<KeyValuePair<string, string>> Variables, bool Gpu);
 
 /// <summary>
 /// Runs a child of the runner under bubblewrap: new user, pid, network, IPC and UTS namespaces (no network, and
@@ -98,7 +99,9 @@ public sealed class Sandbox
                 args.AddRange(["--dev-bind", node, node]);
             args.AddRange(["--ro-bind-try", "/sys", "/sys"]);
         }
-        foreach (var (k, v) in spec.Environment) args.AddRange(["--setenv", k, v]);
+        var environment = BaseEnvironment(spec.Home);
+        foreach (var (k, v) in spec.Variables) environment[k] = v;
+        foreach (var (k, v) in environment) args.AddRange(["--setenv", k, v]);
         args.AddRange(["--chdir", spec.WorkingDirectory, "--", host.FileName]);
         args.AddRange(host.PrefixArguments);
         return new ProgramHost(Bwrap, args);

@@ -66,14 +66,10 @@ public static class Statistics
         if (startTimes.Count == 0 || nextTimes.Count == 0 || agentRuns.Count == 0) return (double.NaN, double.NaN);
         var rng = new Random(seed);
         var stats = new List<double>(resamples);
-        var start = new double[startTimes.Count];
-        var next = new double[nextTimes.Count];
         var fsr = new double[agentRuns.Count];
         for (int r = 0; r < resamples; r++)
         {
-            for (int i = 0; i < start.Length; i++) start[i] = startTimes[rng.Next(start.Length)];
-            for (int i = 0; i < next.Length; i++) next[i] = nextTimes[rng.Next(next.Length)];
-            double tN = Median(start), tN1 = Median(next);
+            double tN = ResampledMedian(rng, startTimes), tN1 = ResampledMedian(rng, nextTimes);
             for (int i = 0; i < fsr.Length; i++)
             {
                 var (ms, verdict) = agentRuns[rng.Next(fsr.Length)];
@@ -85,6 +81,27 @@ public static class Statistics
         var sorted = stats.ToArray();
         Array.Sort(sorted);
         return (Quantile(sorted, (1 - level) / 2), Quantile(sorted, (1 + level) / 2));
+    }
+
+    /// <summary>One bootstrap draw of a reference time: the median of <paramref name="values"/> resampled with replacement.</summary>
+    public static double ResampledMedian(Random rng, IReadOnlyList<double> values)
+    {
+        var sample = new double[values.Count];
+        for (int i = 0; i < sample.Length; i++) sample[i] = values[rng.Next(values.Count)];
+        return Median(sample);
+    }
+
+    /// <summary>One bootstrap draw of the mean FSR of <paramref name="runs"/> (resampled with replacement) against the
+    /// reference times t_N and t_N+1.</summary>
+    public static double ResampledMeanFsr(Random rng, double tN, double tN1, IReadOnlyList<(double Ms, string Verdict)> runs)
+    {
+        double sum = 0;
+        for (int i = 0; i < runs.Count; i++)
+        {
+            var (ms, verdict) = runs[rng.Next(runs.Count)];
+            sum += Fsr.Score(tN, tN1, ms, verdict);
+        }
+        return sum / runs.Count;
     }
 
     /// <summary>Nearest-rank quantile of sorted values: the smallest value with at least q of the mass at or below it.</summary>

@@ -362,9 +362,7 @@ public sealed class ResultsStore : IDisposable
         cmd.CommandText = "SELECT id, task, hints, start_train_sha256, dir, created_at FROM workspaces ORDER BY created_at, id";
         using var r = cmd.ExecuteReader();
         var list = new List<WorkspaceRecord>();
-        while (r.Read())
-            list.Add(new WorkspaceRecord(r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetString(3), r.GetString(4),
-                DateTimeOffset.Parse(r.GetString(5), System.Globalization.CultureInfo.InvariantCulture)));
+        while (r.Read()) list.Add(ReadWorkspace(r));
         return list;
     }
 
@@ -389,11 +387,12 @@ public sealed class ResultsStore : IDisposable
         cmd.CommandText = "SELECT id, task, hints, start_train_sha256, dir, created_at FROM workspaces WHERE id = $id";
         Bind(cmd, "$id", id);
         using var r = cmd.ExecuteReader();
-        return r.Read()
-            ? new WorkspaceRecord(r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetString(3), r.GetString(4),
-                DateTimeOffset.Parse(r.GetString(5), System.Globalization.CultureInfo.InvariantCulture))
-            : null;
+        return r.Read() ? ReadWorkspace(r) : null;
     }
+
+    static WorkspaceRecord ReadWorkspace(SqliteDataReader r) =>
+        new(r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetString(3), r.GetString(4),
+            DateTimeOffset.Parse(r.GetString(5), System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>Runs matching the filters (null = any), oldest first, with their validation points.</summary>
     public IReadOnlyList<RunRecord> Runs(string? kind = null, string? track = null, string? fingerprint = null, int? record = null,
