@@ -9,7 +9,11 @@ namespace Speedrun.Benchmark.Runs;
 /// <summary>What the harness asks of an evaluation: the program, its saved model, and the track's validation data.</summary>
 public sealed record EvaluationRequest(
     string AssemblyPath, string CheckpointPath, Track Track, string TrackFile, DataPatterns Data, string? Device, string OutDir,
-    TimeSpan Limit);
+    TimeSpan Limit)
+{
+    /// <summary>Whether the model may run on the GPU (as <see cref="ProgramRunRequest.UsesGpu"/>).</summary>
+    public bool UsesGpu => (Device ?? Track.Device) != "cpu";
+}
 
 /// <summary>
 /// The harness's score of a saved model. <paramref name="Verdict"/> is null when the model was scored
@@ -259,7 +263,7 @@ public static class Evaluation
                 // Each process gets its own private /tmp and only read-only files: nothing one writes reaches the other.
                 var readOnly = new[] { Path.GetFullPath(request.OutDir), Path.GetFullPath(request.TrackFile) };
                 command = sandbox.Wrap(host, new SandboxSpec(readOnly, [path], Path.GetFullPath(request.OutDir), Home: "/tmp", env,
-                    Gpu: device is not null && device != "cpu"));
+                    Gpu: request.UsesGpu));
                 variables = [];
             }
             _child = ChildProcess.Start(command, [request.AssemblyPath, request.CheckpointPath, path], variables,

@@ -19,11 +19,10 @@ public static class MemoryLimit
             ? mib << 20
             : (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * 0.8);
 
-    /// <summary><paramref name="host"/> under the cap, when the device is the CPU and prlimit is installed.</summary>
-    public static ProgramHost Wrap(ProgramHost host, string? device)
+    /// <summary><paramref name="host"/> under the cap, for a run that does not use the GPU, where prlimit is installed.</summary>
+    public static ProgramHost Wrap(ProgramHost host, bool usesGpu)
     {
-        bool cpu = device is null || device.Equals("cpu", StringComparison.OrdinalIgnoreCase);
-        if (!cpu || !File.Exists(Prlimit)) return host;
+        if (usesGpu || !File.Exists(Prlimit)) return host;
         return new ProgramHost(Prlimit, [$"--data={Bytes}", "--", host.FileName, .. host.PrefixArguments]);
     }
 }

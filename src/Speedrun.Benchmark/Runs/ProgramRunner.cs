@@ -11,7 +11,11 @@ namespace Speedrun.Benchmark.Runs;
 /// machine's).</param>
 public sealed record ProgramRunRequest(
     string ProgramPath, Track Track, string TrackFile, DataPatterns Data, string? Device, int Seed, string OutDir,
-    TimeSpan? TimeLimit = null, string? ExpectedFingerprint = null);
+    TimeSpan? TimeLimit = null, string? ExpectedFingerprint = null)
+{
+    /// <summary>Whether the run may use the GPU: any device but the CPU, and on a GPU track no device means auto.</summary>
+    public bool UsesGpu => (Device ?? Track.Device) != "cpu";
+}
 
 /// <summary>The outcome of one run: a verdict, the harness's numbers (the training process's wall time and the
 /// evaluation), the program's own results (when it wrote them), and why.</summary>
@@ -68,15 +72,12 @@ public static partial class ProgramRunner
 
     public const string MaxRunFolderVar = "SPEEDRUN_RUN_FOLDER_MAX_MB";
 
-    static bool IsGpu(string? device) => device is not null && !device.Equals("cpu", StringComparison.OrdinalIgnoreCase);
-
     public static ProgramRunOutcome Run(ProgramRunRequest request, RunnerHosts hosts,
         Action<string>? onStdout = null, Action<string>? onStderr = null, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(request.OutDir);
         // One timed run per device: compiling, training and evaluating another run beside this one would time both.
-        var deviceKind = (request.Device ?? request.Track.Device) == "cpu" ? "cpu" : "cuda";
-        using var deviceLock = DeviceLock.Acquire(deviceKind, Path.GetFileName(Path.GetFullPath(request.OutDir)), onStderr, cancel);
+        using var deviceLock = DeviceLock.Acquire(request.UsesGpu ? "cuda" : "cpu", Path.GetFileName(Path.GetFullPath(request.OutDir)), onStderr, cancel);
         return RunLocked(request, hosts, onStdout, onStderr, cancel);
     }
 
@@ -118,13 +119,13 @@ public static partial class ProgramRunner
         foreach (var stale in new[] { resultsPath, modelPath }) if (File.Exists(stale)) File.Delete(stale); // only this run's files count
 
         var sandbox = Sandbox.Current;
-        var (host, variables) = (MemoryLimit.Wrap(hosts.Training, request.Device), (IEnumerable<KeyValuePair<string, string>>)env.ToVariables());
+        var (host, variables) = (MemoryLimit.Wrap(hosts.Training, request.UsesGpu), (IEnumerable<KeyValuePair<string, string>>)env.ToVariables());
         if (sandbox is not null)
         {
             var visible = new[] { Path.GetFullPath(request.TrackFile) }
                 .Concat(ShardSet.Resolve(request.Data.TrainFiles, RunEnvironment.TrainFilesVar).Files.Select(Path.GetFullPath)).ToList();
             var outDir = Path.GetFullPath(request.OutDir);
-            host = sandbox.Wrap(host, new SandboxSpec(visible, [outDir], outDir, Home: outDir, env.ToVariables(), Gpu: IsGpu(request.Device)));
+            host = sandbox.Wrap(host, new SandboxSpec(visible, [outDir], outDir, Home: outDir, env.ToVariables(), Gpu: request.UsesGpu));
             variables = [];
         }
         using var folderWatch = new FolderWatch(request.OutDir, MaxRunFolderBytes);
