@@ -215,6 +215,39 @@ public static class AllOpSpecs
                 Name = name, Run = run, TestCases = AttentionCases, DeviceCase = Heads3(2, 3, 67, 64)[0],
                 BenchCase = Heads3(B, Heads, T, HeadDim)[0], Forward = new(5e-6, 1e-4), Backward = new(5e-6, 1e-4),
             });
+        // flex_attention under block masks (block size 16 unless named): causal ∧ same document (ids from the
+        // end-of-text markers of a token input, ~1 in 12 positions, so boundaries fall inside blocks), sliding
+        // windows (one block; 24 positions), only the diagonal, rows that see nothing, and documents aligned to
+        // blocks built with BlockMask.FromBlocks (every pair full or empty: empty partial lists).
+        OpCase HeadsIds(int b, int h, int t, int d) => Case(Of(b, h, t, d), Of(b, h, t, d), Of(b, h, t, d), Tokens(SpecMasks.Vocabulary, t));
+        OpCase[] DocumentCases = [HeadsIds(1, 2, 37, 8), HeadsIds(2, 1, 67, 64), HeadsIds(1, 1, 45, 128)];
+        OpCase[] PlainCases = [.. Heads3(1, 2, 37, 8), .. Heads3(1, 1, 67, 64), .. Heads3(1, 1, 33, 128)];
+        foreach (var (name, run, cases) in new (string, Func<Tensor[], Tensor[]>, OpCase[])[]
+                 {
+                     ("flex_document", x => [SpecMasks.Attention(x[0], x[1], x[2], x[3], causal: true, 0, 0, 16)], DocumentCases),
+                     ("flex_document_block32", x => [SpecMasks.Attention(x[0], x[1], x[2], x[3], causal: true, 0, 0, 32)],
+                         [HeadsIds(1, 2, 67, 64), HeadsIds(1, 1, 100, 16)]),
+                     ("flex_document_scale", x => [SpecMasks.Attention(x[0], x[1], x[2], x[3], causal: true, 0, 0, 16, scale: 0.12f)],
+                         [HeadsIds(1, 2, 37, 8)]),
+                     ("flex_window_one_block", x => [SpecMasks.Attention(x[0], x[1], x[2], null, causal: true, 16, 0, 16)], PlainCases),
+                     ("flex_document_window", x => [SpecMasks.Attention(x[0], x[1], x[2], x[3], causal: true, 24, 0, 16)],
+                         [HeadsIds(2, 2, 67, 16), HeadsIds(1, 1, 70, 128)]),
+                     ("flex_diagonal", x => [SpecMasks.Attention(x[0], x[1], x[2], null, causal: true, 1, 0, 16)], PlainCases),
+                     ("flex_silent_rows", x => [SpecMasks.Attention(x[0], x[1], x[2], null, causal: true, 0, 7, 16)], PlainCases),
+                     ("flex_aligned_documents", x =>
+                         [F.FlexAttention(x[0], x[1], x[2], BlockMask.FromBlocks(x[0].Device, new AlignedDocuments(32), new AlignedDocuments(32), x[0].Dim(2), 16))],
+                         [.. Heads3(1, 2, 64, 8), .. Heads3(1, 1, 70, 64)]),
+                 })
+        {
+            bool ids = cases[0].Inputs.Count == 4;
+            specs.Add(new OpSpec
+            {
+                Name = name, Run = run, TestCases = cases,
+                DeviceCase = ids ? HeadsIds(2, 3, 131, 64) : Heads3(2, 3, 131, 64)[0],
+                BenchCase = ids ? HeadsIds(B, Heads, T, HeadDim) : Heads3(B, Heads, T, HeadDim)[0],
+                Forward = new(5e-6, 1e-4), Backward = new(5e-6, 1e-4),
+            });
+        }
         // One logsumexp per row over up to 1000 classes.
         specs.Add(new OpSpec
         {

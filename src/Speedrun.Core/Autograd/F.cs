@@ -182,10 +182,47 @@ public static class F
 
     /// <summary>
     /// F.scaled_dot_product_attention on q, k, v of shape (B, H, T, D): softmax(scale·q kᵀ) v, with the causal
-    /// mask when <paramref name="isCausal"/>; scale defaults to 1/√D.
+    /// mask when <paramref name="isCausal"/>; scale defaults to 1/√D. Flash attention: no T × T buffer.
     /// </summary>
-    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, bool isCausal = false, float? scale = null) =>
-        new ScaledDotProductAttention(isCausal, scale).Apply(q, k, v);
+    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, bool isCausal = false, float? scale = null)
+    {
+        Check.Rank("scaled_dot_product_attention", q, 4, "q of shape (B, H, T, D)");
+        var masks = DenseMasks.For(q.Device);
+        int t = q.Dim(2);
+        return isCausal
+            ? new FlexAttention<CausalMask>(masks.Causal(t), scale, "scaled_dot_product_attention").Apply(q, k, v)
+            : new FlexAttention<FullMask>(masks.Full(t), scale, "scaled_dot_product_attention").Apply(q, k, v);
+    }
+
+    /// <summary>
+    /// flex_attention on q, k, v of shape (B, H, T, D) under a block mask (see <see cref="BlockMask"/>): each query
+    /// attends to the keys its mask lets it see, computed only on the block pairs the mask keeps; scale defaults
+    /// to 1/√D. A query that sees no key gets 0 (and passes no gradient).
+    /// </summary>
+    public static Tensor FlexAttention<TMask>(Tensor q, Tensor k, Tensor v, BlockMask<TMask> blockMask, float? scale = null)
+        where TMask : struct, IMaskMod =>
+        new FlexAttention<TMask>(blockMask, scale).Apply(q, k, v);
+
+    /// <summary>torch.eq(x, value) on an int tensor: 1 where x equals <paramref name="value"/>, else 0 (int, no gradient).</summary>
+    public static Tensor Eq(Tensor x, int value)
+    {
+        Check.Dtype("eq", x, DType.I32);
+        var y = Tensor.Empty(x.Device, DType.I32, x.Shape);
+        x.Device.Integers().Equal(x.I32, value, y.I32);
+        return y;
+    }
+
+    /// <summary>torch.cumsum(x, dim=-1) on an int tensor (int, no gradient): e.g. document ids from the end-of-text
+    /// markers of a token stream, <c>F.CumSum(F.Eq(tokens, 50256))</c>, on the device.</summary>
+    public static Tensor CumSum(Tensor x)
+    {
+        Check.Dtype("cumsum", x, DType.I32);
+        Check.That(x.Shape.Length >= 1, "cumsum", () => "x must have at least one dimension.");
+        var y = Tensor.Empty(x.Device, DType.I32, x.Shape);
+        int n = x.Dim(-1);
+        x.Device.Integers().CumSum(x.I32, n == 0 ? 0 : (int)(x.Length / n), n, y.I32);
+        return y;
+    }
 
     /// <summary>
     /// F.cross_entropy with mean reduction: logits (N, Vp) against int targets (N). Only the first

@@ -21,6 +21,31 @@ public static class TorchOps
         return scores.softmax(-1).matmul(v);
     }
 
+    /// <summary>Attention under an element mask built densely in float64: causal, same document (ids == 0 start
+    /// a document), q − k &lt; window, rows q % silentEvery == silentEvery − 1 hidden, documents of alignedSpan
+    /// positions. Rows that see nothing give 0.</summary>
+    static TTensor Masked(TTensor q, TTensor k, TTensor v, TTensor? ids, bool causal = true, int window = 0, int silentEvery = 0,
+        int alignedSpan = 0, double? scale = null)
+    {
+        long t = q.shape[2];
+        var position = arange(t, ScalarType.Int64);
+        TTensor qi = position.unsqueeze(1), ki = position.unsqueeze(0);
+        var visible = ones(t, t, ScalarType.Bool);
+        if (causal) visible = visible.logical_and(ki.le(qi));
+        if (ids is not null)
+        {
+            var documents = ids.eq(0).to_type(ScalarType.Int64).cumsum(0);
+            visible = visible.logical_and(documents.unsqueeze(1).eq(documents.unsqueeze(0)));
+        }
+        if (window > 0) visible = visible.logical_and((qi - ki).lt(window));
+        if (silentEvery > 0) visible = visible.logical_and(qi.remainder(silentEvery).ne(silentEvery - 1));
+        if (alignedSpan > 0) visible = visible.logical_and(qi.div(alignedSpan, rounding_mode: RoundingMode.floor).eq(ki.div(alignedSpan, rounding_mode: RoundingMode.floor)));
+        var scores = q.matmul(k.transpose(-2, -1)) * (scale ?? 1.0 / Math.Sqrt(q.shape[3]));
+        var p = scores.masked_fill(visible.logical_not(), -1e300).softmax(-1);
+        var seesAny = visible.any(-1, keepdim: true).to_type(ScalarType.Float64);
+        return (p * seesAny).matmul(v);
+    }
+
     // The engine has no 0-dim tensors: a full reduction has shape (1).
     static TTensor AtLeast1D(TTensor t) => t.dim() == 0 ? t.reshape(1) : t;
 
@@ -65,6 +90,14 @@ public static class TorchOps
         ["sdpa_causal"] = x => [Causal(x[0], x[1], x[2], causal: true, scale: null)],
         ["sdpa"] = x => [Causal(x[0], x[1], x[2], causal: false, scale: null)],
         ["sdpa_causal_scale"] = x => [Causal(x[0], x[1], x[2], causal: true, scale: 0.12)],
+        ["flex_document"] = x => [Masked(x[0], x[1], x[2], x[3])],
+        ["flex_document_block32"] = x => [Masked(x[0], x[1], x[2], x[3])],
+        ["flex_document_scale"] = x => [Masked(x[0], x[1], x[2], x[3], scale: 0.12)],
+        ["flex_window_one_block"] = x => [Masked(x[0], x[1], x[2], null, window: 16)],
+        ["flex_document_window"] = x => [Masked(x[0], x[1], x[2], x[3], window: 24)],
+        ["flex_diagonal"] = x => [Masked(x[0], x[1], x[2], null, window: 1)],
+        ["flex_silent_rows"] = x => [Masked(x[0], x[1], x[2], null, silentEvery: 7)],
+        ["flex_aligned_documents"] = x => [Masked(x[0], x[1], x[2], null, causal: false, alignedSpan: 32)],
         ["cross_entropy"] = x => [nn.functional.cross_entropy(x[0], x[1]).reshape(1)],
         ["cross_entropy_classes"] = x => [nn.functional.cross_entropy(x[0].narrow(-1, 0, 13), x[1]).reshape(1)],
     };
