@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU check in one go, on the GPU machine (no .NET there: run publish.sh here first and carry
 # .device/). Usage: scripts/device/check.sh OUT_DIR [--quick]. Writes env.txt, doctor.log, report.md,
-# report.json, torch.log, torch.json, torch_train.json and summary.md into OUT_DIR (at most 8 files, flat).
+# report.json, torch.log, torch.json, torch_train.json and summary.md into OUT_DIR (at most 8 files, flat:
+# new results fold into these, e.g. the attention reference is the key "attention" of torch.json).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:?usage: check.sh OUT_DIR [--quick]}
@@ -23,11 +24,15 @@ echo "== env"; grep -E 'Driver Version|NVIDIA H|torch' "$out/env.txt"
 
 shard=.device/data/train_000000.bin
 echo "== speedrun doctor"
-timeout 180 .device/bin/speedrun doctor --out "$out" --record records/01-llmc-baseline --shard "$shard" \
+timeout 210 .device/bin/speedrun doctor --out "$out" --record records/01-llmc-baseline --shard "$shard" \
   --micro-batch 32 16 8 --steps 5 "$@" 2>&1 | tee "$out/doctor.log"
 
 echo "== pytorch reference: matmul, then record 1's model (eager, compiled) at our micro-batch"
 timeout 90 python3 bench/pytorch/matmul_bench.py --json "$out/torch.json" 2>&1 | tee "$out/torch.log"
+echo "== pytorch reference: attention fwd+bwd (flash SDPA, FlexAttention), under the key \"attention\" of torch.json"
+# After matmul_bench.py, which rewrites torch.json whole; each FlexAttention case (compile included) gets 75 s.
+timeout 180 python3 bench/pytorch/attention_bench.py --shard "$shard" --json "$out/torch.json" --flex-budget 75 \
+  2>&1 | tee -a "$out/torch.log"
 batch=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['record']['micro_batch'])" "$out/report.json" 2>/dev/null || echo 16)
 timeout 180 python3 bench/pytorch/train_gpt2.py --shard "$shard" --batch "$batch" --steps 10 \
   --json "$out/torch_train.json" 2>&1 | tee -a "$out/torch.log"

@@ -20,8 +20,44 @@ if rec:
     for r in train.get("runs", []):
         print(f"| PyTorch {r['mode']} (batch {r['batch']}) | {r['ms_per_step']:.1f} | {r['tokens_per_s']:,.0f} | "
               f"{r['tokens_per_s'] / rec['tokens_per_second']:.2f}x |")
+    compiled = next((r for r in train.get("runs", []) if r["mode"] == "compiled"), None)
+    if compiled:
+        print(f"\nours at {rec['tokens_per_second'] / compiled['tokens_per_s']:.2f}x torch.compile's speed on a full-size "
+              f"record 1 step (ours micro-batch {rec['micro_batch']}, torch's {compiled['batch']})")
     if rec.get("mfu") is not None:
         print(f"\nour MFU (llm.c's 6N + 6LCT count, 989 TFLOP/s peak): {rec['mfu']:.1%}")
+att = ours.get("attention", [])
+torch_att = torch.get("attention", {})
+ref_att = {c["name"]: c for c in torch_att.get("cases", [])}
+if att or ref_att:
+    print("\n## attention fwd+bwd: ours vs torch flash SDPA / FlexAttention\n")
+    print("speed = torch ms / ours ms (target: >= 0.7x torch's speed); ours: fp32 tensors (bf16 MMA on CUDA), torch: bf16 tensors; density = fraction of "
+          "128x128 block pairs computed (ours / torch's BlockMask)\n")
+    print("| case | documents | density ours / torch | ours ms | torch ms | torch backend | speed | >= 0.7x |\n"
+          "|---|---|---|---|---|---|---|---|")
+    num = lambda x, f="{:.3f}": "-" if x is None else f.format(x)
+    for a in att:
+        t = ref_att.get(a["name"], {})
+        docs = num(a.get("documents"), "{}")
+        if t and t.get("documents") != a.get("documents"):
+            docs += f" (torch {num(t.get('documents'), '{}')}: different streams)"
+        speed = t["ms"] / a["ms"] if t.get("ms") and a.get("ms") else None
+        verdict = "-" if speed is None else ("yes" if speed >= 0.7 else "**no**")
+        print(f"| {a['name']} | {docs} | {num(a.get('density'), '{:.4f}')} / {num(t.get('density'), '{:.4f}')} | "
+              f"{num(a.get('ms')) if a.get('ms') is not None else '**failed**'} | {num(t.get('ms'))} | "
+              f"{t.get('backend', '-')} | {num(speed, '{:.2f}x')} | {verdict} |")
+    for name, t in ref_att.items():
+        if all(a["name"] != name for a in att):
+            print(f"| {name} | {num(t.get('documents'), '{}')} | - / {num(t.get('density'), '{:.4f}')} | - | "
+                  f"{num(t.get('ms'))} | {t.get('backend', '-')} | - | - |")
+    builds = [(a, ref_att.get(a["name"], {})) for a in att if a.get("mask_build_ms") is not None]
+    if builds:
+        print()
+    for a, t in builds:
+        print(f"- mask build, {a['name']}: ours {a['mask_build_ms']:.3f} ms from elements, "
+              f"{num(a.get('blocks_build_ms'))} ms per block; torch create_block_mask {num(t.get('mask_build_ms'))} ms")
+    for e in torch_att.get("errors", []):
+        print(f"- torch attention error: {e}")
 kern = ours.get("kernels", [])
 print(f"\nkernels agreeing with the CPU: {sum(k['pass'] for k in kern)} of {len(kern)}")
 for e in ours.get("errors", []):

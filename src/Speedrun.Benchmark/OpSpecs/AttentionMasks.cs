@@ -12,8 +12,8 @@ namespace Speedrun.Benchmark.OpSpecs;
 public readonly struct SpecMask : IMaskMod
 {
     readonly ArrayView<int> _documents;
-    readonly int _window, _silentEvery;
-    readonly bool _causal, _byDocument;
+    // ints, not bools: a kernel argument must be blittable, and bool is not.
+    readonly int _window, _silentEvery, _causal, _byDocument;
 
     /// <param name="causal">k ≤ q.</param>
     /// <param name="documents">Document id per position, or an empty view for none.</param>
@@ -21,17 +21,17 @@ public readonly struct SpecMask : IMaskMod
     /// <param name="silentEvery">Rows q with q % silentEvery == silentEvery − 1 see nothing (0: none).</param>
     public SpecMask(bool causal, ArrayView<int> documents, int window, int silentEvery)
     {
-        _causal = causal;
+        _causal = causal ? 1 : 0;
         _documents = documents;
-        _byDocument = documents.Length > 0;
+        _byDocument = documents.Length > 0 ? 1 : 0;
         _window = window;
         _silentEvery = silentEvery;
     }
 
     /// <inheritdoc/>
     public bool Visible(int query, int key) =>
-        (!_causal || key <= query)
-        && (!_byDocument || _documents[query] == _documents[key])
+        (_causal == 0 || key <= query)
+        && (_byDocument == 0 || _documents[query] == _documents[key])
         && (_window <= 0 || query - key < _window)
         && (_silentEvery <= 0 || query % _silentEvery != _silentEvery - 1);
 }

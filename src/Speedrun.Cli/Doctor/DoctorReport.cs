@@ -13,6 +13,7 @@ internal sealed class DoctorReport
     public List<GemmTiming> Gemms { get; } = new();
     public List<string> Notes { get; } = new();
     public List<string> Errors { get; } = new();
+    public List<AttentionTimingResult> Attention { get; } = new();
     public RecordTiming? Record { get; set; }
     public List<ProfileEntry> Profile { get; } = new();
 
@@ -47,6 +48,18 @@ internal sealed class DoctorReport
         {
             sb.AppendLine("\n## GEMM throughput (ours, device-event timed, median of batches)\n\n| shape (M×K×N) | dtype | ms | TFLOP/s |\n|---|---|---|---|");
             foreach (var g in Gemms) sb.AppendLine($"| {g.Shape} | {g.Dtype} | {g.Milliseconds:F3} | {g.Tflops:F1} |");
+        }
+        if (Attention.Count > 0)
+        {
+            sb.AppendLine("\n## Attention forward + backward (ours: flash attention on fp32 tensors, device-timed median)\n\n" +
+                          "density: the fraction of (query, key) block pairs of 128 positions computed (element-built mask; " +
+                          "per-block build in brackets).\n\n" +
+                          "| case | documents | density | mask build ms | fwd+bwd ms |\n|---|---|---|---|---|");
+            foreach (var a in Attention)
+                sb.AppendLine($"| {a.Name} | {(a.Documents is { } d ? d.ToString() : "-")} | {a.Density:F4}" +
+                              $"{(a.BlocksDensity is { } bd ? $" ({bd:F4})" : "")} | " +
+                              $"{(a.MaskBuildMs is { } mb ? mb.ToString("F3") : "-")}{(a.BlocksBuildMs is { } bb ? $" ({bb:F3})" : "")} | " +
+                              $"{(a.Ms is { } ms ? ms.ToString("F3") : "**failed**")} |");
         }
         if (Record is { } r)
             sb.AppendLine($"\n## {r.Record}: training step at full size\n\n| micro-batch | T | parameters | ms/step | tokens/s | MFU | pool GiB |\n|---|---|---|---|---|---|---|\n" +

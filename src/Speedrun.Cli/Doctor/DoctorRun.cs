@@ -79,6 +79,8 @@ internal static partial class DoctorRun
             }
             if (gemmSweep && device.IsCuda)
                 RunStep(report, log, "GEMM throughput", () => GemmThroughput.Run(device, report, log));
+            device.Accelerator.Bind();
+            RunStep(report, log, "attention timing", () => AttentionTiming.Run(device, options.Shard, report, log));
             if (options.RecordDir is { } record)
             {
                 device.Accelerator.Bind();

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using ILGPU;
 using ILGPU.Runtime;
@@ -85,7 +86,7 @@ internal static unsafe class HostFlashAttention
         int n = blocks.Blocks, bs = blocks.BlockSize, heads = B * H;
         long items = (long)heads * n;
         Parallel.For(0, (int)items, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => new float[bs * ChunkPositions + 2 * bs],
+            () => ArrayPool<float>.Shared.Rent(bs * ChunkPositions + 2 * bs),
             (item, _, scratch) =>
             {
                 int head = item / n, qb = item % n;
@@ -99,7 +100,7 @@ internal static unsafe class HostFlashAttention
                 fixed (float* scratchPtr = scratch)
                     ForwardRows(Q, K, V, Y, L, rows, q0, T, D, scale, bs, mask, chunks[..chunkCount], scratchPtr);
                 return scratch;
-            }, _ => { });
+            }, scratch => ArrayPool<float>.Shared.Return(scratch));
     }
 
     static void ForwardRows<TMask>(float* Q, float* K, float* V, float* Y, float* L, int rows, int q0, int T, int D,
@@ -159,7 +160,7 @@ internal static unsafe class HostFlashAttention
         nint partialCount = (nint)Ptr(blocks.PartialQueryCount), partialIndex = (nint)Ptr(blocks.PartialQueryIndex);
         int n = blocks.Blocks, bs = blocks.BlockSize, heads = B * H;
         Parallel.For(0, heads, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-            () => new float[2 * ChunkPositions * bs + T],
+            () => ArrayPool<float>.Shared.Rent(2 * ChunkPositions * bs + T),
             (head, _, scratch) =>
             {
                 long offset = (long)head * T * D;
@@ -173,7 +174,7 @@ internal static unsafe class HostFlashAttention
                         (int*)partialIndex, chunks, scratchPtr);
                 }
                 return scratch;
-            }, _ => { });
+            }, scratch => ArrayPool<float>.Shared.Return(scratch));
     }
 
     readonly struct HeadPointers(float* dy, float* q, float* k, float* v, float* y, float* lse, float* dq, float* dk, float* dv)

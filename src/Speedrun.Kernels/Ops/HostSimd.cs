@@ -295,48 +295,4 @@ internal static unsafe class HostSimd
             sy[r] = s;
         }
     }
-
-    /// <summary>Attention's masked softmax, in place on rows of T (the kernel's code with one lane per row),
-    /// rows split over the cores.</summary>
-    public static void AttentionSoftmax(ArrayView<float> att, int T, int rows, float scale, bool causal)
-    {
-        nint p = (nint)att.LoadEffectiveAddressAsPtr<float>();
-        Blocks(rows, (first, count) =>
-        {
-            for (int row = first; row < first + count; row++)
-            {
-                var r = new Span<float>((float*)p + (long)row * T, T);
-                int last = causal ? row % T : T - 1;
-                float max = -float.MaxValue;
-                for (int j = 0; j <= last; j++) max = ILGPU.Algorithms.XMath.Max(max, scale * r[j]);
-                float sum = 0f;
-                for (int j = 0; j <= last; j++)
-                {
-                    float e = ILGPU.Algorithms.XMath.Exp(scale * r[j] - max);
-                    r[j] = e;
-                    sum += e;
-                }
-                float inverse = 1f / sum;
-                for (int j = 0; j < T; j++) r[j] = j <= last ? r[j] * inverse : 0f;
-            }
-        }, itemSize: T);
-    }
-
-    /// <summary>Its backward, in place on dAtt (the kernel's code with one lane per row).</summary>
-    public static void AttentionSoftmaxBackward(ArrayView<float> att, ArrayView<float> dAtt, int T, int rows, float scale, bool causal)
-    {
-        nint pa = (nint)att.LoadEffectiveAddressAsPtr<float>(), pd = (nint)dAtt.LoadEffectiveAddressAsPtr<float>();
-        Blocks(rows, (first, count) =>
-        {
-            for (int row = first; row < first + count; row++)
-            {
-                var a = new ReadOnlySpan<float>((float*)pa + (long)row * T, T);
-                var d = new Span<float>((float*)pd + (long)row * T, T);
-                int last = causal ? row % T : T - 1;
-                float dot = 0f;
-                for (int j = 0; j <= last; j++) dot += a[j] * d[j];
-                for (int j = 0; j < T; j++) d[j] = j <= last ? scale * a[j] * (d[j] - dot) : 0f;
-            }
-        }, itemSize: T);
-    }
 }

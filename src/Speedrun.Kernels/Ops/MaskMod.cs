@@ -7,7 +7,8 @@ namespace Speedrun.Kernels.Ops;
 // recompiles nothing. A mask is evaluated only inside the partial blocks of a BlockMask; full blocks skip it.
 
 /// <summary>Which keys a query may attend to (FlexAttention's mask_mod). Must be a pure function of its
-/// arguments and the struct's fields, the same on every device.</summary>
+/// arguments and the struct's fields, the same on every device. The struct is a kernel argument, so its fields
+/// must be blittable: ints and views (ArrayView&lt;int&gt;), not bools or references.</summary>
 public interface IMaskMod
 {
     /// <summary>True when query position <paramref name="query"/> sees key position <paramref name="key"/>.</summary>
