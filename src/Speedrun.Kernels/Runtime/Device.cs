@@ -99,6 +99,15 @@ public sealed class Device : IDisposable
     /// reductions), so tests cover it without a GPU.</summary>
     internal static Device CreateCpuWithWarpRows() => CreateCpu(warpRows: true);
 
+    /// <summary>A CPU device with CUDA's 32-lane warps (one warp a group) that runs every ILGPU kernel, for tests of
+    /// warp-level code written for that width (flash attention's emulated tensor-core path).</summary>
+    internal static Device CreateCpuWith32LaneWarps()
+    {
+        var context = Context.Create(b => b.CPU(new CPUDevice(32, 1, 1)).EnableAlgorithms().Optimize(OptimizationLevel.O1));
+        var accelerator = context.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel);
+        return new Device(context, accelerator, DeviceKind.Cpu, warpRowsOnCpu: true);
+    }
+
     static Device CreateCpu(bool warpRows = false)
     {
         // 2-wide warps, one warp a group, one multiprocessor: the simulator runs an OS thread per simulated
