@@ -5,6 +5,17 @@
 # new results fold into these, e.g. the attention reference is the key "attention" of torch.json).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+# One device command may run 600 s: every step gets at most its own limit and what is left of
+# CHECK_DEADLINE seconds (default 560, so summary.md is always written); a step with under 20 s left is
+# skipped with a line saying so, and the summary reports what is missing.
+deadline=${CHECK_DEADLINE:-560}
+limit() { local left=$((deadline - SECONDS)); (( left < $1 )) && echo $left || echo "$1"; }
+step() { # step SECONDS COMMAND...: runs the command under the smaller of the two limits, or skips it
+  local want=$1; shift
+  local left=$((deadline - SECONDS)) t; t=$(limit "$want")
+  if (( left < 20 )); then echo "== skipped (${left}s left of the ${deadline}s deadline): $*"; return 0; fi
+  timeout "$t" "$@"
+}
 out=${1:?usage: check.sh OUT_DIR [--quick]}
 shift
 mkdir -p "$out"
@@ -24,21 +35,21 @@ echo "== env"; grep -E 'Driver Version|NVIDIA H|torch' "$out/env.txt"
 
 shard=.device/data/train_000000.bin
 echo "== speedrun doctor"
-timeout 210 .device/bin/speedrun doctor --out "$out" --record records/01-llmc-baseline --shard "$shard" \
+step 210 .device/bin/speedrun doctor --out "$out" --record records/01-llmc-baseline --shard "$shard" \
   --micro-batch 32 16 8 --steps 5 "$@" 2>&1 | tee "$out/doctor.log"
 
 echo "== pytorch reference: matmul, then record 1's model (eager, compiled) at our micro-batch"
-timeout 90 python3 bench/pytorch/matmul_bench.py --json "$out/torch.json" 2>&1 | tee "$out/torch.log"
+step 90 python3 bench/pytorch/matmul_bench.py --json "$out/torch.json" 2>&1 | tee "$out/torch.log"
 echo "== pytorch reference: attention fwd+bwd (flash SDPA, FlexAttention), under the key \"attention\" of torch.json"
 # After matmul_bench.py, which rewrites torch.json whole; each FlexAttention case (compile included) gets 75 s.
-timeout 180 python3 bench/pytorch/attention_bench.py --shard "$shard" --json "$out/torch.json" --flex-budget 75 \
+step 180 python3 bench/pytorch/attention_bench.py --shard "$shard" --json "$out/torch.json" --flex-budget 75 \
   2>&1 | tee -a "$out/torch.log"
 batch=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['record']['micro_batch'])" "$out/report.json" 2>/dev/null || echo 16)
-timeout 180 python3 bench/pytorch/train_gpt2.py --shard "$shard" --batch "$batch" --steps 10 \
+step 180 python3 bench/pytorch/train_gpt2.py --shard "$shard" --batch "$batch" --steps 10 \
   --json "$out/torch_train.json" 2>&1 | tee -a "$out/torch.log"
 
 echo "== speedrun train: record 1 on the tiny track, on CUDA (compile, child process, results.json)"
-timeout 90 .device/bin/speedrun train records/01-llmc-baseline --track tiny --device cuda --data .device/data \
+step 90 .device/bin/speedrun train records/01-llmc-baseline --track tiny --device cuda --data .device/data \
   --out "${TMPDIR:-/tmp}/speedrun-tiny-cuda" 2>&1 | grep -E "val_loss|verdict|error|rror" | tee -a "$out/doctor.log"
 
 python3 scripts/device/summarize.py "$out" | tee "$out/summary.md"
