@@ -203,6 +203,20 @@ public static class F
         where TMask : struct, IMaskMod =>
         new FlexAttention<TMask>(blockMask, scale).Apply(q, k, v);
 
+    /// <summary>
+    /// torch.utils.checkpoint.checkpoint(fn, *inputs): y = fn(inputs), computed without keeping what fn makes
+    /// internally; the backward pass runs fn again to differentiate it. Trades one more forward of fn for its
+    /// memory, e.g. a loss over a long sequence taken in chunks, so that only one chunk's logits exist at a time:
+    /// <code>
+    /// var loss = Tensor.Zeros(device, 1);
+    /// foreach (var (rows, targets) in chunks)
+    ///     loss = loss + F.Checkpoint(x => F.CrossEntropy(Head(x[0]), targets) * (rows.Dim(0) / (float)n), rows);
+    /// </code>
+    /// Parameters fn uses are captured, not passed; their gradients accumulate when backward recomputes fn.
+    /// </summary>
+    public static Tensor Checkpoint(Func<Tensor[], Tensor> fn, params Tensor[] inputs) =>
+        new CheckpointFunction(fn).Apply(inputs);
+
     /// <summary>torch.eq(x, value) on an int tensor: 1 where x equals <paramref name="value"/>, else 0 (int, no gradient).</summary>
     public static Tensor Eq(Tensor x, int value)
     {
