@@ -146,31 +146,44 @@ public static class Evaluation
                 Alter(x, xAltered, cuts, perBatch, t, inputs, sequences, rng);
                 probe.Send(xAltered, perBatch, t);
             }
-            var logits = main.Receive(n, out int c);
+            int c = main.ReceiveWidth();
             if (c < Vocabulary) return Fail("invalid", $"the model returned {c} logits per position; the vocabulary has {Vocabulary}", t);
             if (probing)
             {
-                var altered = probe.Receive(n, out int c2);
+                int c2 = probe.ReceiveWidth();
                 if (c2 != c) return Fail("invalid", $"the model returned {c} logits per position in one process and {c2} in another", t);
-                for (int r = 0; r < perBatch; r++)
-                {
-                    if (cuts[r] == 0) continue;
-                    probedRows++;
-                    double deviation = PrefixDeviation(logits, altered, r * t, cuts[r], c);
-                    worstDeviation = Math.Max(worstDeviation, deviation);
-                    if (deviation > 1)
-                        return Fail("invalid",
-                            $"the model looks ahead: changing the tokens after position {cuts[r]} of a sequence moved the logits before it " +
-                            $"by {deviation * ProbeTolerance:G3} × (1 + largest |logit|), over the tolerance {ProbeTolerance:G3}; the logits at " +
-                            "position t may depend only on tokens 0..t", t);
-                }
+                probedRows += cuts.Count(cut => cut > 0);
             }
-            for (int i = 0; i < n; i++)
+            // The logits arrive in pieces of whole positions; each is scored (and probed) as it comes.
+            for (int done = 0; done < n;)
             {
-                double loss = CrossEntropy(logits.AsSpan(i * c, c), y[i], scratch);
-                if (!double.IsFinite(loss))
-                    return Fail("diverged", $"the model's logits give a non-finite loss ({loss}) at a validation position", t);
-                sum += loss;
+                var (pieceRows, logits) = main.ReceivePiece(c, n - done);
+                if (probing)
+                {
+                    var (probeRows, altered) = probe.ReceivePiece(c, n - done);
+                    if (probeRows != pieceRows)
+                        return Fail("invalid", $"the model cut a batch's logits into different pieces in two evaluation processes ({pieceRows} and {probeRows} positions after {done})", t);
+                    for (int i = 0; i < pieceRows; i++)
+                    {
+                        int g = done + i, r = g / t;
+                        if (g % t >= cuts[r]) continue; // only the prefix before the cut must match
+                        double deviation = Deviation(logits.AsSpan(i * c, Vocabulary), altered.AsSpan(i * c, Vocabulary));
+                        worstDeviation = Math.Max(worstDeviation, deviation);
+                        if (deviation > 1)
+                            return Fail("invalid",
+                                $"the model looks ahead: changing the tokens after position {cuts[r]} of a sequence moved the logits before it " +
+                                $"by {deviation * ProbeTolerance:G3} × (1 + largest |logit|), over the tolerance {ProbeTolerance:G3}; the logits at " +
+                                "position t may depend only on tokens 0..t", t);
+                    }
+                }
+                for (int i = 0; i < pieceRows; i++)
+                {
+                    double loss = CrossEntropy(logits.AsSpan(i * c, c), y[done + i], scratch);
+                    if (!double.IsFinite(loss))
+                        return Fail("diverged", $"the model's logits give a non-finite loss ({loss}) at a validation position", t);
+                    sum += loss;
+                }
+                done += pieceRows;
             }
         }
         return new EvaluationOutcome(null, sum / valTokens, valTokens, t, worstDeviation, probedRows, TimeSpan.Zero, problems);
@@ -199,25 +212,17 @@ public static class Evaluation
         }
     }
 
-    /// <summary>The largest |a − b| over the first <paramref name="positions"/> rows of logits starting at
-    /// <paramref name="row"/> (vocabulary columns only), over ProbeTolerance × (1 + the largest |a|).</summary>
-    static double PrefixDeviation(float[] a, float[] b, int row, int positions, int c)
+    /// <summary>The largest |a − b| over one position's vocabulary columns, over ProbeTolerance × (1 + the largest |a|).</summary>
+    static double Deviation(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
-        double worst = 0;
-        for (int p = 0; p < positions; p++)
+        double scale = 1, diff = 0;
+        for (int k = 0; k < a.Length; k++)
         {
-            var ra = a.AsSpan((row + p) * c, Vocabulary);
-            var rb = b.AsSpan((row + p) * c, Vocabulary);
-            double scale = 1, diff = 0;
-            for (int k = 0; k < ra.Length; k++)
-            {
-                scale = Math.Max(scale, 1 + Math.Abs(ra[k]));
-                double d = Math.Abs((double)ra[k] - rb[k]);
-                if (!(d <= diff)) diff = double.IsNaN(d) ? double.PositiveInfinity : d;
-            }
-            worst = Math.Max(worst, diff / (ProbeTolerance * scale));
+            scale = Math.Max(scale, 1 + Math.Abs(a[k]));
+            double d = Math.Abs((double)a[k] - b[k]);
+            if (!(d <= diff)) diff = double.IsNaN(d) ? double.PositiveInfinity : d;
         }
-        return worst;
+        return diff / (ProbeTolerance * scale);
     }
 
     /// <summary>−log softmax(logits)[target] over the vocabulary's columns (<paramref name="scratch"/> holds one row).</summary>
@@ -286,14 +291,26 @@ public static class Evaluation
             EvaluationWire.WriteInts(_stream!, tokens);
         }
 
-        public float[] Receive(int positions, out int c)
+        float[] _piece = [];
+
+        /// <summary>C, the logits per position of the batch that follows.</summary>
+        public int ReceiveWidth()
         {
-            c = EvaluationWire.ReadInt(_stream!);
-            if (c < 1 || (long)c * positions > Array.MaxLength)
-                throw new IOException($"the {name} process announced {c} logits per position");
-            var logits = new float[(long)c * positions];
-            EvaluationWire.ReadFloats(_stream!, logits);
-            return logits;
+            int c = EvaluationWire.ReadInt(_stream!);
+            if (c < 1) throw new IOException($"the {name} process announced {c} logits per position");
+            return c;
+        }
+
+        /// <summary>The next piece: its position count (1 to <paramref name="remaining"/>) and its logits, in a buffer
+        /// reused by the next call.</summary>
+        public (int Rows, float[] Logits) ReceivePiece(int c, int remaining)
+        {
+            int rows = EvaluationWire.ReadInt(_stream!);
+            if (rows < 1 || rows > remaining || (long)c * rows > Array.MaxLength)
+                throw new IOException($"the {name} process sent a piece of {rows} positions with {remaining} left to send");
+            if (_piece.Length < (long)c * rows) _piece = new float[(long)c * rows];
+            EvaluationWire.ReadFloats(_stream!, _piece.AsSpan(0, c * rows));
+            return (rows, _piece);
         }
 
         /// <summary>Tells the process to stop and waits a little for it.</summary>

@@ -65,13 +65,38 @@ public static class EvaluationEntry
             EvaluationWire.ReadInts(stream, tokens);
             using var scope = new TensorScope();
             using var noGrad = GradMode.NoGrad();
-            var logits = model.Logits(Tensor.FromArray(device, tokens, rows, t));
-            if (logits.DType != DType.F32 || logits.Length % tokens.Length != 0)
-                throw new InvalidOperationException(
-                    $"{typeof(T).Name}.Logits returned {logits.Describe()} for a ({rows}, {t}) batch; it must return F32 logits of shape (B, T, C) or (B·T, C).");
-            int c = checked((int)(logits.Length / tokens.Length));
-            EvaluationWire.WriteInt(stream, c);
-            EvaluationWire.WriteFloats(stream, logits.ToArray());
+            SendPieces<T>(stream, model.LogitsInPieces(Tensor.FromArray(device, tokens, rows, t)), rows, t);
         }
+    }
+
+    /// <summary>Sends C, then each piece of logits as it comes (its position count, then its floats), checking that
+    /// the pieces are F32, all C wide, and cover the batch's positions exactly.</summary>
+    static void SendPieces<T>(Stream stream, IEnumerable<Tensor> pieces, int rows, int t)
+    {
+        long positions = (long)rows * t, sent = 0;
+        int c = 0;
+        string Describe(Tensor piece) =>
+            $"{typeof(T).Name}.LogitsInPieces returned {piece.Describe()} after {sent} of the {positions} positions of a ({rows}, {t}) batch";
+        foreach (var piece in pieces)
+        {
+            if (piece.DType != DType.F32 || piece.Shape.Length < 2)
+                throw new InvalidOperationException($"{Describe(piece)}; pieces must be F32 logits of shape (P, C) or (B, P, C).");
+            if (c == 0)
+            {
+                c = piece.Dim(-1);
+                EvaluationWire.WriteInt(stream, c);
+            }
+            long pieceRows = piece.Length / Math.Max(1, c);
+            if (piece.Dim(-1) != c || pieceRows < 1 || sent + pieceRows > positions)
+                throw new InvalidOperationException(
+                    $"{Describe(piece)}; every piece must be {c} wide and the pieces must cover exactly the batch's positions.");
+            EvaluationWire.WriteInt(stream, (int)pieceRows);
+            EvaluationWire.WriteFloats(stream, piece.ToArray());
+            sent += pieceRows;
+            piece.Dispose();
+        }
+        if (sent != positions)
+            throw new InvalidOperationException(
+                $"{typeof(T).Name}.LogitsInPieces gave logits for {sent} of the {positions} positions of a ({rows}, {t}) batch; they must cover all of them.");
     }
 }

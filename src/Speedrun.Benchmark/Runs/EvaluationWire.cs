@@ -6,8 +6,10 @@ namespace Speedrun.Benchmark.Runs;
 /// <summary>
 /// The evaluation channel between the harness and the process that runs a program's model, over a Unix socket,
 /// little-endian: the model process first sends its context length T (int32); then per batch the harness sends
-/// B and T (int32 each) and B·T token ids (int32), and the model process answers with C (int32) and B·T·C logits
-/// (float32, row-major). B = 0 ends the session. Only logits cross: the loss is computed on the harness side.
+/// B and T (int32 each) and B·T token ids (int32), and the model process answers with C (int32) and then the B·T·C
+/// logits (float32, row-major over positions) in one or more pieces, each its position count P (int32) followed by
+/// P·C floats, until every position is covered (a 64K-token stream's logits never exist whole on either side).
+/// B = 0 ends the session. Only logits cross: the loss is computed on the harness side.
 /// </summary>
 public static class EvaluationWire
 {

@@ -24,4 +24,13 @@ public interface ILanguageModel<TSelf> where TSelf : Module, ILanguageModel<TSel
     /// vocabulary (columns past it, such as alignment padding, are ignored). The logits at position t may depend
     /// only on tokens 0..t of the same sequence; the harness checks.</summary>
     Tensor Logits(Tensor inputs);
+
+    /// <summary>
+    /// The same logits in pieces of whole positions, in order (row-major over (B, T)), each (P, C) or (1, P, C), for
+    /// batches whose (B·T, C) logits are too large to exist at once (a 64K-token stream has 3.3 billion). The harness
+    /// takes each piece as it comes and never holds more than one. Default: one piece, <see cref="Logits"/>. A model
+    /// overriding it typically runs its body once and its head on slices of the final hidden states; tensors of a
+    /// piece may be freed once the next piece is asked for.
+    /// </summary>
+    IEnumerable<Tensor> LogitsInPieces(Tensor inputs) => [Logits(inputs)];
 }
