@@ -45,6 +45,8 @@ public class PtxCompileTests
         "ElementwiseKernelMethods.CopyKernel", "ElementwiseKernelMethods.FillKernel",
         "ElementwiseKernelMethods.ScaleKernel", "ElementwiseKernelMethods.ToBFloat16Kernel",
         "ElementwiseKernelMethods.ToFloat32Kernel",
+        "Float8KernelMethods.ToE4M3Kernel", "Float8KernelMethods.ToE5M2Kernel",
+        "Float8KernelMethods.FromE4M3Kernel", "Float8KernelMethods.FromE5M2Kernel",
         "EmbeddingKernelMethods.ForwardKernel", "EmbeddingKernelMethods.PositionBackwardKernel",
         "EmbeddingKernelMethods.TokenBackwardKernel",
         "FlashAttentionKernelMethods.DeltaKernel",

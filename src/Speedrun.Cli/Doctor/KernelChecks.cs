@@ -10,8 +10,8 @@ namespace Speedrun.Cli.Doctor;
 
 /// <summary>
 /// The device-level checks that are not engine ops, on CUDA and on the CPU accelerator with the same inputs:
-/// element-wise kernels, the bf16 round trip, a warp-shuffle probe, the BLAS GEMMs (fp32, bf16, batched) and the
-/// optimizer kernels (global gradient norm, AdamW). The engine's ops are checked from their specs by
+/// element-wise kernels, the bf16 and fp8 round trips, a warp-shuffle probe, the BLAS GEMMs (fp32, bf16, batched, fp8
+/// scaled_mm) and the optimizer kernels (global gradient norm, AdamW). The engine's ops are checked from their specs by
 /// <see cref="OpSpecChecks"/>. The CPU kernels are themselves checked against TorchSharp by the test suite, so
 /// agreement here carries that check over to the GPU (atol + rtol·|cpu|).
 /// </summary>
@@ -64,6 +64,33 @@ internal static class KernelChecks
             var g = Gemm.DenseBatched(false, true, m, nn, kk, batch, alpha: 0.125f);
             yield return new($"batched gemm fp32 NT {batch}x({m}x{kk}x{nn})", [batch * m * kk, batch * kk * nn],
                 batch * m * nn, 1e-4, 1e-4, (d, x, y) => d.Blas.Gemm(g, x[0], x[1], y));
+        }
+        yield return new("fp8 e4m3/e5m2 cast round trip", [n], 2 * n, 0, 0, (d, x, y) =>
+        {
+            using var q = d.Pool.Rent<byte>(n);
+            d.Float8Casts().Quantize(x[0], 64f, q.View, Float8Format.E4M3);
+            d.Float8Casts().Dequantize(q.View, Float8Format.E4M3, 1f / 64, y.SubView(0, n));
+            d.Float8Casts().Quantize(x[0], 1024f, q.View, Float8Format.E5M2);
+            d.Float8Casts().Dequantize(q.View, Float8Format.E5M2, 1f / 1024, y.SubView(n, n));
+        });
+        foreach (bool fast in new[] { false, true })
+        {
+            // torch._scaled_mm: cuBLASLt's fp8 GEMM on CUDA (sm_89+) against the CPU's exact emulation; fast
+            // accumulation (record 19's forward) keeps fewer bits inside the tensor cores, hence the looser tolerance.
+            const int m = 64, kk = 256, nn = 128;
+            yield return new($"scaled_mm fp8 e4m3 x e5m2 -> fp32{(fast ? " fast accum" : "")} {m}x{kk}x{nn}", [m * kk, nn * kk], m * nn,
+                fast ? 5e-2 : 1e-3, fast ? 1e-2 : 1e-4, (d, x, y) =>
+                {
+                    using var a8 = d.Pool.Rent<byte>(m * kk);
+                    using var bT8 = d.Pool.Rent<byte>(nn * kk);
+                    using var scales = d.Pool.Rent<float>(2);
+                    d.Float8Casts().Quantize(x[0], 8f, a8.View, Float8Format.E4M3);
+                    d.Float8Casts().Quantize(x[1], 4096f, bT8.View, Float8Format.E5M2);
+                    d.Elementwise().Fill(scales.View.SubView(0, 1), 1f / 8);
+                    d.Elementwise().Fill(scales.View.SubView(1, 1), 1f / 4096);
+                    ScaledMm.Run(d, a8.View, Float8Format.E4M3, bT8.View, Float8Format.E5M2, m, nn, kk,
+                        scales.View.SubView(0, 1), scales.View.SubView(1, 1), y, fast);
+                });
         }
         yield return new("grad norm and clip scale", [n, 333, 70_001], 2, 0, 4e-6, (d, x, y) =>
         {

@@ -24,6 +24,39 @@ public static class F
     public static Tensor Linear(Tensor x, Tensor weight, int padTo = 1) =>
         new Functions.Linear(padTo, Profiler.IsActive ? $"linear {weight.Dim(1)}->{weight.Dim(0)}" : "linear").Apply(x, weight);
 
+    // ---- fp8 (torch.float8_e4m3fn / float8_e5m2, torch._scaled_mm); no gradients: see docs/fp8.md ----
+
+    /// <summary>
+    /// <c>(x * scale).to(float8)</c>: an F32 tensor multiplied by <paramref name="scale"/> in fp32, then rounded to the
+    /// nearest fp8 value (ties to even) of <paramref name="dtype"/> (<see cref="DType.F8E4M3"/> or
+    /// <see cref="DType.F8E5M2"/>), saturating: values past the largest finite one (448 or 57344) and ±inf become
+    /// ±max, as <c>x.clamp(-max, max)</c> before torch's cast would give; NaN stays NaN. Records no gradient.
+    /// </summary>
+    public static Tensor ToFloat8(Tensor x, DType dtype, float scale = 1f) => Float8Functions.ToFloat8(x, dtype, scale);
+
+    /// <summary><c>x8.to(float32) * scale</c>: the exact fp32 value of each fp8 code times <paramref name="scale"/>.
+    /// To undo <see cref="ToFloat8"/> with scale s, pass 1/s (the inverse scale, as torch._scaled_mm takes it).
+    /// Records no gradient.</summary>
+    public static Tensor FromFloat8(Tensor x8, float scale = 1f) => Float8Functions.FromFloat8(x8, scale);
+
+    /// <summary>
+    /// torch._scaled_mm(a, b, scale_a, scale_b, out_dtype=float32, use_fast_accum): fp8 operands, fp32 output
+    /// (M, N) = (decode(a)·decode(b))·scaleA·scaleB, accumulated in fp32. <paramref name="a"/> is (M, K) and
+    /// <paramref name="bT"/> is bᵀ: an (N, K) tensor, i.e. the column-major (K, N) operand torch wants, so
+    /// <c>ScaledMatmul(x8, w8, ...)</c> is x·wᵀ for a weight w of shape (N, K), as in <see cref="Linear"/>.
+    /// scaleA and scaleB are one-element F32 tensors holding the inverse (dequantization) scales. K and N must be
+    /// multiples of 16; E5M2 × E5M2 is not supported. <paramref name="useFastAccum"/> lets cuBLASLt accumulate
+    /// with fewer bits inside its tensor-core pipeline (faster, less exact; the CPU always accumulates in fp32).
+    /// CUDA needs compute capability 8.9+. Records no gradient.
+    /// </summary>
+    public static Tensor ScaledMatmul(Tensor a, Tensor bT, Tensor scaleA, Tensor scaleB, bool useFastAccum = false) =>
+        Float8Functions.ScaledMatmul(a, bT, scaleA, scaleB, useFastAccum);
+
+    /// <summary><see cref="ScaledMatmul(Tensor, Tensor, Tensor, Tensor, bool)"/> with constant scales (written to
+    /// two one-element device tensors on the stream, no synchronisation).</summary>
+    public static Tensor ScaledMatmul(Tensor a, Tensor bT, float scaleA, float scaleB, bool useFastAccum = false) =>
+        Float8Functions.ScaledMatmul(a, bT, Tensor.Full(a.Device, scaleA, 1), Tensor.Full(a.Device, scaleB, 1), useFastAccum);
+
     // ---- element-wise arithmetic ----
 
     /// <summary>a + b. Shapes are equal, or the smaller operand broadcasts over the larger's leading

@@ -14,6 +14,12 @@ public enum DType
     BF16,
     /// <summary>32-bit integer: token ids and targets.</summary>
     I32,
+    /// <summary>8-bit float, OCP E4M3 (torch.float8_e4m3fn: max 448, no infinity), one raw byte per element
+    /// (<see cref="Tensor.F8"/>; see <see cref="Float8"/>). Made by <see cref="F.ToFloat8"/>, read by
+    /// <see cref="F.FromFloat8"/> and <see cref="F.ScaledMatmul(Tensor, Tensor, Tensor, Tensor, bool)"/>.</summary>
+    F8E4M3,
+    /// <summary>8-bit float, OCP E5M2 (torch.float8_e5m2: max 57344, with infinities), one raw byte per element.</summary>
+    F8E5M2,
 }
 
 /// <summary>
@@ -131,6 +137,11 @@ public sealed class Tensor : IDisposable
         ? ((PooledBuffer<BFloat16>)_storage).View.SubView(_offset, Length)
         : throw new InvalidOperationException($"Tensor {Describe()} is {DType}, not BF16.");
 
+    /// <summary>The raw fp8 codes as a device view (F8E4M3 and F8E5M2 tensors; decode with <see cref="Float8"/>).</summary>
+    public ArrayView<byte> F8 => DType is DType.F8E4M3 or DType.F8E5M2
+        ? ((PooledBuffer<byte>)_storage).View.SubView(_offset, Length)
+        : throw new InvalidOperationException($"Tensor {Describe()} is {DType}, not F8E4M3 or F8E5M2.");
+
     /// <summary>The values as a device view (I32 tensors).</summary>
     public ArrayView<int> I32 => DType == DType.I32
         ? ((PooledBuffer<int>)_storage).View.SubView(_offset, Length)
@@ -153,6 +164,7 @@ public sealed class Tensor : IDisposable
             DType.F32 => device.Pool.Rent<float>(n),
             DType.BF16 => device.Pool.Rent<BFloat16>(n),
             DType.I32 => device.Pool.Rent<int>(n),
+            DType.F8E4M3 or DType.F8E5M2 => device.Pool.Rent<byte>(n),
             _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
         };
         return new Tensor(device, (int[])shape.Clone(), dtype, storage, 0, ownsStorage: true, persistent: persistent);

@@ -12,6 +12,7 @@ internal static class NativeLibraries
 {
     public const string CudaDriver = "speedrun-cuda";
     public const string CuBlas = "speedrun-cublas";
+    public const string CuBlasLt = "speedrun-cublaslt";
 
     static readonly object Gate = new();
     static readonly Dictionary<string, LoadResult> Loaded = new();
@@ -47,6 +48,7 @@ internal static class NativeLibraries
     {
         CudaDriver => Load(CudaDriver).Handle,
         CuBlas => Load(CuBlas).Handle,
+        CuBlasLt => Load(CuBlasLt).Handle,
         _ => 0,
     };
 
@@ -82,7 +84,12 @@ internal static class NativeLibraries
     {
         var result = Load(logicalName);
         if (result.Success) return result;
-        var what = logicalName == CudaDriver ? "the CUDA driver (libcuda)" : "cuBLAS (libcublas, CUDA 13 or 12)";
+        var what = logicalName switch
+        {
+            CudaDriver => "the CUDA driver (libcuda)",
+            CuBlasLt => "cuBLASLt (libcublasLt, CUDA 13 or 12)",
+            _ => "cuBLAS (libcublas, CUDA 13 or 12)",
+        };
         var hint = logicalName == CudaDriver
             ? "Install an NVIDIA driver, or run with --device cpu."
             : "Install the CUDA toolkit or the pip package nvidia-cublas, set CUDA_HOME or LD_LIBRARY_PATH to its lib folder, or run with --device cpu.";
@@ -94,11 +101,19 @@ internal static class NativeLibraries
     {
         string[] files;
         if (OperatingSystem.IsWindows())
-            files = logicalName == CudaDriver ? ["nvcuda.dll"] : ["cublas64_13.dll", "cublas64_12.dll"];
+            files = logicalName switch
+            {
+                CudaDriver => ["nvcuda.dll"],
+                CuBlasLt => ["cublasLt64_13.dll", "cublasLt64_12.dll"],
+                _ => ["cublas64_13.dll", "cublas64_12.dll"],
+            };
         else
-            files = logicalName == CudaDriver
-                ? ["libcuda.so.1", "libcuda.so"]
-                : ["libcublas.so.13", "libcublas.so.12", "libcublas.so"];
+            files = logicalName switch
+            {
+                CudaDriver => ["libcuda.so.1", "libcuda.so"],
+                CuBlasLt => ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"],
+                _ => ["libcublas.so.13", "libcublas.so.12", "libcublas.so"],
+            };
 
         // Bare names first: the system loader honours LD_LIBRARY_PATH and the ldconfig cache.
         foreach (var f in files) yield return f;
@@ -123,7 +138,7 @@ internal static class NativeLibraries
             dirs.AddRange(ld.Split(':', StringSplitOptions.RemoveEmptyEntries));
         dirs.AddRange(["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib",
             "/usr/lib/x86_64-linux-gnu", "/usr/local/nvidia/lib64", "/usr/lib64"]);
-        if (logicalName == CuBlas)
+        if (logicalName is CuBlas or CuBlasLt)
             dirs.AddRange(PipCudaFolders());
         return dirs.Distinct();
     }
