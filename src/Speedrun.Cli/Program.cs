@@ -14,6 +14,8 @@ var root = new RootCommand("Speedrun: reproduce and time NanoGPT speedrun record
     ScoreCommand.Create(),
     CompareCommand.Create(),
     ReportCommand.Create(),
+    AgentCommand.Create(),
+    AgentTestServerCommand.Create(),
     DataCommand.Create(),
     DoctorCommand.Create(),
     ExecCommand.Create(),

@@ -8,7 +8,7 @@ namespace Speedrun.Benchmark.Store;
 /// The results store: one SQLite file (WAL, a busy timeout, so several `speedrun run` processes can write at
 /// once), versioned with PRAGMA user_version and migrated forward on open. Reports query its real columns.
 /// </summary>
-public sealed class ResultsStore : IDisposable
+public sealed partial class ResultsStore : IDisposable
 {
     /// <summary>Forward migrations; index i takes the schema from version i to i + 1. Never edit one that shipped.</summary>
     static readonly string[] Migrations =
@@ -89,6 +89,63 @@ public sealed class ResultsStore : IDisposable
         // (`run --with-references`) can be told from calibrations taken at another time.
         """
         ALTER TABLE runs ADD COLUMN session TEXT;
+        """,
+        // 8: `speedrun agent`: its sessions, every model call (one row per try) and every attempt (a node of the search
+        // or a final run, with the runs row it was timed in). See ResultsStore.Agents.cs.
+        """
+        CREATE TABLE agent_sessions (
+            id TEXT PRIMARY KEY,
+            task INTEGER NOT NULL,
+            hints TEXT NOT NULL,
+            model TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            scaffold TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            track TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            workspace_id TEXT NOT NULL,
+            dir TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,
+            best_node INTEGER,
+            stop_reason TEXT
+        );
+        CREATE TABLE agent_calls (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES agent_sessions (id),
+            node INTEGER NOT NULL,
+            parent_node INTEGER,
+            stage TEXT NOT NULL,
+            try INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            response TEXT,
+            tokens_in INTEGER,
+            tokens_out INTEGER,
+            latency_s REAL NOT NULL,
+            error TEXT,
+            started_at TEXT NOT NULL
+        );
+        CREATE INDEX agent_calls_by_session ON agent_calls (session_id, node);
+        CREATE TABLE agent_attempts (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES agent_sessions (id),
+            node INTEGER NOT NULL,
+            parent_node INTEGER,
+            stage TEXT NOT NULL,
+            call_id INTEGER REFERENCES agent_calls (id),
+            reply_format TEXT NOT NULL,
+            source TEXT,
+            source_sha256 TEXT,
+            verdict TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs (id),
+            seed INTEGER,
+            train_time_ms REAL,
+            val_loss REAL,
+            problem TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX agent_attempts_by_session ON agent_attempts (session_id, node);
         """,
     ];
 

@@ -41,12 +41,12 @@ public sealed class ResultsStoreTests : IDisposable
         var path = _dir.File("empty.db");
         File.WriteAllBytes(path, []);
         using (var store = ResultsStore.Open(path)) Assert.Equal(0, store.Count());
-        Assert.Equal(7, ResultsStore.SchemaVersion);
-        Assert.Equal(7L, Pragma(path, "user_version"));
+        Assert.Equal(8, ResultsStore.SchemaVersion);
+        Assert.Equal(8L, Pragma(path, "user_version"));
         Assert.Equal("wal", Pragma(path, "journal_mode"));
         // Opening again runs no migration twice (it would fail: the tables exist).
         using (var again = ResultsStore.Open(path)) Assert.Equal(0, again.Count());
-        Assert.Equal(7L, Pragma(path, "user_version"));
+        Assert.Equal(8L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -58,12 +58,12 @@ public sealed class ResultsStoreTests : IDisposable
         {
             db.Open();
             using var cmd = db.CreateCommand();
-            cmd.CommandText = "PRAGMA user_version = 8";
+            cmd.CommandText = "PRAGMA user_version = 9";
             cmd.ExecuteNonQuery();
         }
         var e = Assert.Throws<InvalidOperationException>(() => ResultsStore.Open(path));
-        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 8 is newer than this speedrun understands (7); upgrade speedrun.", e.Message);
-        Assert.Equal(8L, Pragma(path, "user_version"));
+        Assert.Equal($"{Path.GetFullPath(path)}: results store schema version 9 is newer than this speedrun understands (8); upgrade speedrun.", e.Message);
+        Assert.Equal(9L, Pragma(path, "user_version"));
     }
 
     [Fact]
@@ -149,7 +149,7 @@ public sealed class ResultsStoreTests : IDisposable
                   "ALTER TABLE runs DROP COLUMN track_sha256; ALTER TABLE runs DROP COLUMN reference_sha256; DROP TABLE workspaces; " +
                   "ALTER TABLE runs DROP COLUMN program_train_time_ms; ALTER TABLE runs DROP COLUMN program_val_loss; " +
                   "ALTER TABLE runs DROP COLUMN sandbox; ALTER TABLE runs DROP COLUMN conditions; ALTER TABLE runs DROP COLUMN session; " +
-                  "PRAGMA user_version = 1;");
+                  "DROP TABLE agent_attempts; DROP TABLE agent_calls; DROP TABLE agent_sessions; PRAGMA user_version = 1;");
         using (var migrated = ResultsStore.Open(path))
         {
             var back = Assert.Single(migrated.Runs(withText: true));
@@ -160,7 +160,7 @@ public sealed class ResultsStoreTests : IDisposable
                 ProgramTrainTimeMs = null, Sandbox = null, Conditions = null, Session = null,
             }, back);
         }
-        Assert.Equal(7L, Pragma(path, "user_version"));
+        Assert.Equal(8L, Pragma(path, "user_version"));
     }
 
     [Fact]
