@@ -20,7 +20,7 @@ public sealed class HintConsistencyTests
 
     /// <summary>The tasks whose hints are checked against the programs: 1-10 (records 1-11 are written). Raise it
     /// when the next records' programs exist and their hints have been brought in line.</summary>
-    private const int LastCheckedTask = 10;
+    private const int LastCheckedTask = 11;
 
     private static IEnumerable<int> CheckedTaskNumbers => Real.Tasks.Where(t => t.Number <= LastCheckedTask).Select(t => t.Number);
 
@@ -46,7 +46,7 @@ public sealed class HintConsistencyTests
     [Fact]
     public void The_checked_tasks_are_1_to_10_and_open()
     {
-        Assert.Equal([1, 2, 3, 4, 5, 7, 8, 9, 10], CheckedTaskNumbers);
+        Assert.Equal([1, 2, 3, 4, 5, 7, 8, 9, 10, 11], CheckedTaskNumbers);
         Assert.All(Real.Tasks.Where(t => t.Number <= LastCheckedTask), t => Assert.True(t.IsOpen, $"task {t.Number} is not open"));
     }
 
