@@ -82,23 +82,9 @@ internal static unsafe partial class CuBlasLtNative
         float* beta, nint c, nint cDesc, nint d, nint dDesc, MatmulAlgo* algo, nint workspace, nuint workspaceBytes,
         nint stream);
 
-    static string StatusName(int status) => status switch
-    {
-        1 => "CUBLAS_STATUS_NOT_INITIALIZED",
-        3 => "CUBLAS_STATUS_ALLOC_FAILED",
-        7 => "CUBLAS_STATUS_INVALID_VALUE",
-        8 => "CUBLAS_STATUS_ARCH_MISMATCH",
-        11 => "CUBLAS_STATUS_MAPPING_ERROR",
-        13 => "CUBLAS_STATUS_EXECUTION_FAILED",
-        14 => "CUBLAS_STATUS_INTERNAL_ERROR",
-        15 => "CUBLAS_STATUS_NOT_SUPPORTED",
-        16 => "CUBLAS_STATUS_LICENSE_ERROR",
-        _ => $"status {status}",
-    };
-
     internal static void Check(int status, [CallerArgumentExpression(nameof(status))] string call = "")
     {
         if (status != 0)
-            throw new InvalidOperationException($"cuBLASLt call failed with {StatusName(status)}: {call}");
+            throw new InvalidOperationException($"cuBLASLt call failed with {CuBlasNative.StatusName(status)}: {call}");
     }
 }

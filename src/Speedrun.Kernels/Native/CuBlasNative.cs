@@ -42,7 +42,8 @@ internal static unsafe partial class CuBlasNative
         float* alpha, nint a, int aType, int lda, long strideA, nint b, int bType, int ldb, long strideB,
         float* beta, nint c, int cType, int ldc, long strideC, int batchCount, int computeType, int algo);
 
-    static string StatusName(int status) => status switch
+    /// <summary>A cublasStatus_t by name (cuBLASLt returns the same codes).</summary>
+    internal static string StatusName(int status) => status switch
     {
         1 => "CUBLAS_STATUS_NOT_INITIALIZED",
         3 => "CUBLAS_STATUS_ALLOC_FAILED",

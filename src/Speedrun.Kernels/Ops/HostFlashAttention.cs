@@ -59,17 +59,21 @@ internal static unsafe class HostFlashAttention
     static void Gemm(in Gemm g, float* a, float* b, float* c) =>
         CpuGemm.Run(g, a, b, c, CpuGemm.BestKernel, threads: 1);
 
-    /// <summary>Sets the masked scores of the partial blocks of a chunk to −∞ (rows q0.., columns from k0).</summary>
-    static void ApplyMask<TMask>(TMask mask, float* s, int ld, int q0, int rows, int k0, int keys, in Chunk chunk,
-        int blockSize) where TMask : struct, IMaskMod
+    /// <summary>Sets the masked scores of a chunk's partial blocks to −∞ (rows from query q0, columns from key k0).
+    /// The chunk's blocks run along the keys in the forward (a partial block is columns) and along the queries in
+    /// the backward (<paramref name="blocksAreRows"/>: a partial block is rows).</summary>
+    static void ApplyMask<TMask>(TMask mask, float* s, int q0, int rows, int k0, int keys, in Chunk chunk, int blockSize,
+        bool blocksAreRows) where TMask : struct, IMaskMod
     {
         for (int b = 0; b < chunk.Blocks; b++)
         {
             if (!chunk.IsPartial(b)) continue;
-            int c0 = b * blockSize, c1 = Math.Min(keys, c0 + blockSize);
-            for (int r = 0; r < rows; r++)
+            int first = b * blockSize;
+            var (r0, r1) = blocksAreRows ? (first, Math.Min(rows, first + blockSize)) : (0, rows);
+            var (c0, c1) = blocksAreRows ? (0, keys) : (first, Math.Min(keys, first + blockSize));
+            for (int r = r0; r < r1; r++)
             {
-                float* row = s + (long)r * ld;
+                float* row = s + (long)r * keys;
                 for (int c = c0; c < c1; c++)
                     if (!mask.Visible(q0 + r, k0 + c)) row[c] = float.NegativeInfinity;
             }
@@ -115,7 +119,7 @@ internal static unsafe class HostFlashAttention
             int k0 = chunk.FirstBlock * bs, keys = Math.Min(T - k0, chunk.Blocks * bs);
             // S = scale · Q Kᵀ (rows × keys)
             Gemm(new Gemm(false, true, rows, keys, D, D, D, keys, Alpha: scale), Q, K + (long)k0 * D, S);
-            if (chunk.PartialBits != 0) ApplyMask(mask, S, keys, q0, rows, k0, keys, chunk, bs);
+            if (chunk.PartialBits != 0) ApplyMask(mask, S, q0, rows, k0, keys, chunk, bs, blocksAreRows: false);
             for (int r = 0; r < rows; r++)
             {
                 var s = new Span<float>(S + (long)r * keys, keys);
@@ -206,7 +210,7 @@ internal static unsafe class HostFlashAttention
                 float* Qc = h.Q + (long)q0 * D, dYc = h.Dy + (long)q0 * D, dQc = h.Dq + (long)q0 * D;
                 // P = e^(scale · Q Kᵀ − lse), 0 where hidden (rows × keys)
                 Gemm(new Gemm(false, true, rows, keys, D, D, D, keys, Alpha: scale), Qc, Kj, P);
-                if (chunk.PartialBits != 0) ApplyMaskByRowBlocks(mask, P, keys, q0, rows, k0, keys, chunk, bs);
+                if (chunk.PartialBits != 0) ApplyMask(mask, P, q0, rows, k0, keys, chunk, bs, blocksAreRows: true);
                 for (int r = 0; r < rows; r++)
                 {
                     var p = new Span<float>(P + (long)r * keys, keys);
@@ -228,23 +232,6 @@ internal static unsafe class HostFlashAttention
                 // dK_j += scale · dSᵀ Q;  dQ += scale · dS K_j
                 Gemm(new Gemm(true, false, keys, D, rows, keys, D, D, Alpha: scale, Beta: 1f), dP, Qc, dKj);
                 Gemm(new Gemm(false, false, rows, D, keys, keys, D, D, Alpha: scale, Beta: 1f), dP, Kj, dQc);
-            }
-        }
-    }
-
-    /// <summary>The backward's chunks run over query blocks: a partial flag marks rows, not columns.</summary>
-    static void ApplyMaskByRowBlocks<TMask>(TMask mask, float* s, int ld, int q0, int rows, int k0, int keys, in Chunk chunk,
-        int blockSize) where TMask : struct, IMaskMod
-    {
-        for (int b = 0; b < chunk.Blocks; b++)
-        {
-            if (!chunk.IsPartial(b)) continue;
-            int r0 = b * blockSize, r1 = Math.Min(rows, r0 + blockSize);
-            for (int r = r0; r < r1; r++)
-            {
-                float* row = s + (long)r * ld;
-                for (int c = 0; c < keys; c++)
-                    if (!mask.Visible(q0 + r, k0 + c)) row[c] = float.NegativeInfinity;
             }
         }
     }

@@ -339,13 +339,7 @@ public class FlashAttentionDeviceTests
     {
         var method = typeof(FlashAttentionKernelMethods).GetMethod(kernel,
             System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(typeof(CausalMask));
-        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O1));
-        using var backend = new ILGPU.Backends.PTX.PTXBackend(context,
-            new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
-            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_88, nvvmAPI: null);
-        var ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(
-            ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method),
-            new KernelSpecialization())).PTXAssembly;
+        var ptx = Speedrun.Tests.Shared.OfflinePtx.Compile(method);
         Assert.Contains("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", ptx);
         // The emulation is still in the PTX, behind a constant predicate that ptxas folds; its scratch is dynamic
         // shared memory, which CUDA launches do not request, so no static shared memory may appear.
