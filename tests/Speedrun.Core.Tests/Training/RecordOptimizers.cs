@@ -14,8 +14,9 @@ namespace Speedrun.Core.Tests.Training;
 /// <item>no Muon type (records 1-2): AdamW on every parameter, hp.LearningRate, hp.WeightDecay, after clipping
 ///   the global norm to hp.GradClip (record 1) or dividing each gradient by its norm + 1e-6 (record 2);</item>
 /// <item>Gpt.HeadParameters() (records 3-7): AdamW on them at hp.LearningRate, no weight decay;</item>
-/// <item>Gpt.Embedding and Gpt.Head (records 8+): Adam with two groups, hp.EmbeddingLearningRate and
-///   hp.HeadLearningRate;</item>
+/// <item>Gpt.Embedding (records 14+: Gpt.Embeddings(), with the value embeddings) and Gpt.Head (records 8+): Adam
+///   with two groups, hp.EmbeddingLearningRate and hp.HeadLearningRate, β1 hp.AdamBeta1 (13+) and eps hp.AdamEps
+///   (20+) where the record names them;</item>
 /// <item>the program's Muon on Gpt.BlockMatrices() (records 9+) or Gpt.BlockParameters(), at hp.MuonLearningRate
 ///   and hp.MuonMomentum (records 9+: hp.MuonMomentumAt(step)), as rank 0 of 1 where it is distributed (6+);</item>
 /// <item>Gpt.BlockScalars() (records 9+): Adam at hp.ScalarLearningRate, stepped after Muon;</item>
@@ -33,6 +34,9 @@ sealed class RecordOptimizers : IDisposable
         float Rate(string name) => LoadedProgram.Get<float>(hp, name);
         var muonType = gpt.Program.Assembly.GetType("Muon");
         var parts = new List<string>();
+        // Records 13+ name Adam's β1 (0.8) and 20+ its eps (1e-10); before, the loop wrote 0.9 and 1e-8.
+        float beta1 = hp.GetType().GetProperty("AdamBeta1") is null ? 0.9f : Rate("AdamBeta1");
+        float eps = hp.GetType().GetProperty("AdamEps") is null ? 1e-8f : Rate("AdamEps");
 
         if (muonType is null)
         {
@@ -70,9 +74,11 @@ sealed class RecordOptimizers : IDisposable
         else
         {
             adam = Own(new AdamW(
-                new AdamW.Group([gpt.Property("Embedding")], Rate("EmbeddingLearningRate"), 0.9f, 0.95f, 1e-8f, 0f),
-                new AdamW.Group([gpt.Property("Head")], Rate("HeadLearningRate"), 0.9f, 0.95f, 1e-8f, 0f)));
-            parts.Add($"Adam on Embedding (lr {Rate("EmbeddingLearningRate")}) and Head (lr {Rate("HeadLearningRate")})");
+                // Records 14+ add their value embeddings to the embedding's group: Gpt.Embeddings() lists them all.
+                new AdamW.Group(gpt.Has("Embeddings") ? gpt.ParameterList("Embeddings") : [gpt.Property("Embedding")],
+                    Rate("EmbeddingLearningRate"), beta1, 0.95f, eps, 0f),
+                new AdamW.Group([gpt.Property("Head")], Rate("HeadLearningRate"), beta1, 0.95f, eps, 0f)));
+            parts.Add($"Adam on Embedding (lr {Rate("EmbeddingLearningRate")}) and Head (lr {Rate("HeadLearningRate")}), β1 {beta1}, eps {eps}");
         }
 
         var matrices = gpt.ParameterList(gpt.Has("BlockMatrices") ? "BlockMatrices" : "BlockParameters");
@@ -85,7 +91,7 @@ sealed class RecordOptimizers : IDisposable
         AdamW? scalars = null;
         if (gpt.Has("BlockScalars"))
         {
-            scalars = Own(new AdamW(new AdamW.Group(gpt.ParameterList("BlockScalars"), Rate("ScalarLearningRate"), 0.9f, 0.95f, 1e-8f, 0f)));
+            scalars = Own(new AdamW(new AdamW.Group(gpt.ParameterList("BlockScalars"), Rate("ScalarLearningRate"), beta1, 0.95f, eps, 0f)));
             parts.Add($"Adam on BlockScalars (lr {Rate("ScalarLearningRate")})");
         }
         bool round = gpt.Has("RoundBf16Parameters");
