@@ -6,7 +6,8 @@ namespace Speedrun.Core.Tests.Training;
 /// <summary>
 /// Every record folder with a Train.cs: the program compiled as the runner compiles it, its model built at a tiny
 /// size through its Hyperparameters (4 blocks, width 128, its own head size, 520 tokens, 2 × 32-token
-/// sequences; records 9+ with a 2-step momentum warm-up so the warm-up runs), its own optimizers wired as its loop
+/// sequences; records 9+ with a 2-step momentum warm-up so the warm-up runs, records 12+ with 16-token attention blocks
+/// since 15+ take only whole blocks), its own optimizers wired as its loop
 /// wires them (<see cref="RecordOptimizers"/>: the record's rates held at their peak), three steps on one batch.
 /// Three, not two: from records 8's zero head every gradient upstream of it is zero at the first step, and q, k, v
 /// and c_fc first get one at the third.
@@ -27,8 +28,10 @@ public class EveryRecordTrainsOnTheCpuTests(ITestOutputHelper output)
         var defaults = program.Hyperparameters();
         var size = new OracleSizes(Layers: 4, Dim: 128, HeadDim: LoadedProgram.Get<int>(defaults, "HeadDim"), Vocab: 520,
             SequenceLength: 32, Batch: 2);
-        (string, object)[] settings = defaults.GetType().GetProperty("MomentumWarmupSteps") is null ? [] : [("MomentumWarmupSteps", 2)];
-        using var ours = new RecordGpt(record, size, seed: 1, settings);
+        var settings = new List<(string, object)>();
+        if (defaults.GetType().GetProperty("MomentumWarmupSteps") is not null) settings.Add(("MomentumWarmupSteps", 2));
+        if (defaults.GetType().GetProperty("BlockSize") is not null) settings.Add(("BlockSize", 16)); // records 15+: whole blocks
+        using var ours = new RecordGpt(record, size, seed: 1, [.. settings]);
         using var optimizers = new RecordOptimizers(ours);
         output.WriteLine($"{record}: {optimizers.Description}; products in {ours.Precision}");
 
