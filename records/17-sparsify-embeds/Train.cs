@@ -184,11 +184,11 @@ sealed record Hyperparameters
 
 // -----------------------------------------------------------------------------------------------------
 // The model: pre-norm weightless RMSNorm (PyTorch's default epsilon), also right after the embedding (x0);
-// every block mixes in x0 with learned scalars, and the first and last three blocks a value embedding into their values; QK-norm and rotary on q and k, a ReLU²
-// MLP, zero-initialised output projections; an embedding (N(0, 1)) and a separate, zero-initialised head,
-// both 50,304 rows; the logits softcapped at 30; U-net skips from the encoder half to the decoder half. Attention
-// is FlexAttention over the whole stream under a causal, same-document, sliding-window block mask.
-// Activations, the embedding and the scalars are bf16 (Bf16 marks each rounding); the Linear weights are fp32
+// every block mixes in x0 with learned scalars, and the first and last three a value embedding into their values;
+// QK-norm and (half-truncated) rotary on q and k, a ReLU² MLP, zero-initialised output projections, no attention in
+// one block; an embedding (N(0, 1), 50,257 rows) and a separate, zero-initialised head of 50,304 rows; the logits softcapped at 30; U-net skips from the encoder half to the decoder half.
+// Attention is FlexAttention over the whole stream under a causal, same-document, block-window block mask.
+// Activations, the embeddings and the scalars are bf16 (Bf16 marks each rounding); the Linear weights are fp32
 // masters.
 sealed class Gpt : Module, ILanguageModel<Gpt>
 {
