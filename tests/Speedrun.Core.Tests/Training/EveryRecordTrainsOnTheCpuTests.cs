@@ -35,6 +35,7 @@ public class EveryRecordTrainsOnTheCpuTests(ITestOutputHelper output)
         // layer 7 of 12) and one value-embedding table for the first and the last layer (as 3 for the first and last 3).
         if (defaults.GetType().GetProperty("LayerWithoutAttention") is not null) settings.Add(("LayerWithoutAttention", 3));
         if (defaults.GetType().GetProperty("ValueEmbeddingTables") is not null) settings.Add(("ValueEmbeddingTables", 1));
+        if (defaults.GetType().GetProperty("EncoderWindows") is not null) settings.Add(("EncoderWindows", "LS")); // records 20+: long, short
         using var ours = new RecordGpt(record, size, seed: 1, [.. settings]);
         using var optimizers = new RecordOptimizers(ours);
         output.WriteLine($"{record}: {optimizers.Description}; products in {ours.Precision}");
