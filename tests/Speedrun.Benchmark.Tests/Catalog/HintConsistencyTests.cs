@@ -18,9 +18,9 @@ public sealed class HintConsistencyTests
     private static readonly string RepoRoot = BenchmarkCatalog.FindRoot(AppContext.BaseDirectory, home: null);
     private static readonly BenchmarkCatalog Real = BenchmarkCatalog.Load(RepoRoot);
 
-    /// <summary>The tasks whose hints are checked against the programs: 1-10 (records 1-11 are written). Raise it
-    /// when the next records' programs exist and their hints have been brought in line.</summary>
-    private const int LastCheckedTask = 11;
+    /// <summary>The tasks whose hints are checked against the programs: 1-20 (task 6 excluded), i.e. every task, since
+    /// records 1-21 are all written. Raise it if records are added and their hints have been brought in line.</summary>
+    private const int LastCheckedTask = 20;
 
     private static IEnumerable<int> CheckedTaskNumbers => Real.Tasks.Where(t => t.Number <= LastCheckedTask).Select(t => t.Number);
 
@@ -44,9 +44,9 @@ public sealed class HintConsistencyTests
     }
 
     [Fact]
-    public void The_checked_tasks_are_1_to_10_and_open()
+    public void The_checked_tasks_are_1_to_20_and_open()
     {
-        Assert.Equal([1, 2, 3, 4, 5, 7, 8, 9, 10, 11], CheckedTaskNumbers);
+        Assert.Equal([1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20], CheckedTaskNumbers);
         Assert.All(Real.Tasks.Where(t => t.Number <= LastCheckedTask), t => Assert.True(t.IsOpen, $"task {t.Number} is not open"));
     }
 
