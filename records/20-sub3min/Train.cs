@@ -144,18 +144,20 @@ sealed record Hyperparameters
     public int HeadRows => (Vocab + 127) / 128 * 128;
     public int Accumulation => SequencesPerStep / MicroBatch;
 
-    /// <summary>The record's own values scaled by the track: width, streams per step and step counts (the window's
-    /// schedule follows the scaled step count); depth, head size, stream length, windows and block size stay the
+    /// <summary>The record's own values scaled by the track: width, tokens per step (streams, or a shorter stream
+    /// where the track's tokens do not fill one, see Track.Streams) and step counts (the window's
+    /// schedule follows the scaled step count); depth, head size, windows and block size stay the
     /// record's.</summary>
     public static Hyperparameters ForTrack(Track track)
     {
         var hp = new Hyperparameters();
-        int sequences = track.Sequences(hp.SequencesPerStep);
+        var (streams, streamLength) = track.Streams(hp.SequencesPerStep, hp.SequenceLength, hp.BlockSize);
         hp = hp with
         {
             Dim = track.Dim(hp.Dim),
-            SequencesPerStep = sequences,
-            MicroBatch = Math.Min(hp.MicroBatch, sequences),
+            SequencesPerStep = streams,
+            SequenceLength = streamLength,
+            MicroBatch = Math.Min(hp.MicroBatch, streams),
             Steps = track.Steps(hp.Steps),
             MomentumWarmupSteps = track.Steps(hp.MomentumWarmupSteps),
             ValEvery = track.ValEvery,
@@ -220,7 +222,7 @@ sealed class Gpt : Module, ILanguageModel<Gpt>
         _valueEmbeddings = Enumerable.Range(0, hp.ValueEmbeddingTables)
             .Select(i => Parameter($"ve.{i}.weight", Bf16Values(Init.Normal(rng, (long)hp.Vocab * hp.Dim, 1.0)), hp.Vocab, hp.Dim))
             .ToArray();
-        var rotary = new RotaryTables(device, hp.SequenceLength, hp.HeadDim, hp.RotaryBase);
+        var rotary = new RotaryTables(device, Math.Max(hp.SequenceLength, hp.ValSequenceLength), hp.HeadDim, hp.RotaryBase);
         for (int i = 0; i < hp.Layers; i++) _blocks.Add(Child($"h.{i}", new Block(device, hp, rotary, rng, attention: i != hp.LayerWithoutAttention)));
         _lmHead = Parameter("lm_head.weight", Init.Zeros((long)hp.HeadRows * hp.Dim), hp.HeadRows, hp.Dim);
         _skipWeights = Parameter("skip_weights", Enumerable.Repeat(1f, _decoderLayers).ToArray(), _decoderLayers);

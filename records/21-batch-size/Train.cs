@@ -143,18 +143,20 @@ sealed record Hyperparameters
     public int HeadRows => (Vocab + 127) / 128 * 128;
     public int Accumulation => SequencesPerStep / MicroBatch;
 
-    /// <summary>The record's own values scaled by the track: width, streams per step and step counts (the window's
-    /// schedule follows the scaled step count); depth, head size, stream length, windows and block size stay the
+    /// <summary>The record's own values scaled by the track: width, tokens per step (streams, or a shorter stream
+    /// where the track's tokens do not fill one, see Track.Streams) and step counts (the window's
+    /// schedule follows the scaled step count); depth, head size, windows and block size stay the
     /// record's.</summary>
     public static Hyperparameters ForTrack(Track track)
     {
         var hp = new Hyperparameters();
-        int sequences = track.Sequences(hp.SequencesPerStep);
+        var (streams, streamLength) = track.Streams(hp.SequencesPerStep, hp.SequenceLength, hp.BlockSize);
         hp = hp with
         {
             Dim = track.Dim(hp.Dim),
-            SequencesPerStep = sequences,
-            MicroBatch = Math.Min(hp.MicroBatch, sequences),
+            SequencesPerStep = streams,
+            SequenceLength = streamLength,
+            MicroBatch = Math.Min(hp.MicroBatch, streams),
             Steps = track.Steps(hp.Steps),
             MomentumWarmupSteps = track.Steps(hp.MomentumWarmupSteps),
             ValEvery = track.ValEvery,

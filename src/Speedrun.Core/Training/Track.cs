@@ -108,6 +108,22 @@ public sealed record Track
 
     /// <summary>Scales the sequences (or streams) per optimizer step, keeping at least one.</summary>
     public int Sequences(int fullSequences) => Math.Max(1, (int)Math.Round(fullSequences * BatchScale));
+
+    /// <summary>
+    /// Scales a step's streams (records 12+ read one long stream of documents per micro-step) by their tokens: the step
+    /// gets <see cref="BatchScale"/> of the record's <paramref name="fullCount"/> × <paramref name="fullLength"/>
+    /// tokens. Where that is at least one whole stream, streams keep their length and their count scales as
+    /// <see cref="Sequences"/> scales it; where it is less (tiny: 1/256 of 8 × 64K is 2,048 tokens), the step is one
+    /// stream of that many tokens, cut to whole <paramref name="granule"/>s (the attention's blocks), at least one.
+    /// Records 1-11's 1024-token rows never get shorter; a stream does, because a whole one does not fit a CPU track:
+    /// at width 128 one 64K stream took 207 s a step (most of it the 50,304-row head), 29 steps an hour and a half.
+    /// </summary>
+    public (int Count, int Length) Streams(int fullCount, int fullLength, int granule)
+    {
+        double tokens = (double)fullCount * fullLength * BatchScale;
+        if (tokens >= fullLength) return (Sequences(fullCount), fullLength);
+        return (1, Math.Max(granule, (int)(tokens / granule) * granule));
+    }
 }
 
 /// <summary>

@@ -160,6 +160,13 @@ public sealed class CatalogTests
             StepScale = 1.0 / 128, ValTokens = 1024, TargetValLoss = 5, TimeLimitMinutes = 1,
         };
         Assert.Equal((256, 1, 2, 192, 2, 1, 0), (t.Dim(768), t.Sequences(256), t.Sequences(512), t.Steps(24576), t.Steps(256), t.Steps(10), t.Steps(0)));
+        // Streams (records 12+) scale by tokens: 1/256 of 8 x 64K is one 2,048-token stream (48K: 1,536), whole 128-token
+        // blocks, at least one; 1/8 keeps one whole 64K stream, and a full track all eight.
+        Assert.Equal((1, 2048), t.Streams(8, 65536, 128));
+        Assert.Equal((1, 1536), t.Streams(8, 49152, 128));
+        Assert.Equal((1, 128), (t with { BatchScale = 1e-6 }).Streams(8, 65536, 128));
+        Assert.Equal((1, 65536), (t with { BatchScale = 0.125 }).Streams(8, 65536, 128));
+        Assert.Equal((8, 65536), (t with { BatchScale = 1 }).Streams(8, 65536, 128));
         var own = t with { Width = null };
         Assert.Equal(768, own.Dim(768));
         Assert.Equal((1.0, 1.0), (t.TimeLimitFor(45), t.TimeLimitFor(null))); // no factor: the flat limit for every record

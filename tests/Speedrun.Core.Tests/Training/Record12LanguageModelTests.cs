@@ -23,10 +23,10 @@ public class Record12LanguageModelTests(ITestOutputHelper output)
         Track.Load(Path.Combine(BenchmarkCatalog.FindRoot(AppContext.BaseDirectory), "tracks", $"{name}.json"));
 
     [Theory]
-    [InlineData("tiny", 16384)]
-    [InlineData("mini", 65536)]
-    [InlineData("full", 65536)]
-    public void TheContextIsTheStreamCutToTheValidationTokens(string trackName, int expected)
+    [InlineData("tiny", 16384, 2048)]
+    [InlineData("mini", 65536, 65536)]
+    [InlineData("full", 65536, 65536)]
+    public void TheContextIsTheStreamCutToTheValidationTokens(string trackName, int expected, int trainingStream)
     {
         var program = RecordProgram.Load(Record);
         var track = LoadTrack(trackName);
@@ -34,7 +34,10 @@ public class Record12LanguageModelTests(ITestOutputHelper output)
         int context = LoadedProgram.Get<int>(hp, "ValSequenceLength");
         Assert.Equal(expected, context);
         Assert.Equal(0, track.ValTokens % context);
-        Assert.Equal(65536, LoadedProgram.Get<int>(hp, "SequenceLength")); // a track never shortens the training stream
+        // The training stream is the record's 64K unless the track's tokens per step fill less than one (tiny: 1/256 of
+        // 8 x 64K, one stream of 2,048 tokens, see Track.Streams).
+        Assert.Equal(trainingStream, LoadedProgram.Get<int>(hp, "SequenceLength"));
+        Assert.Equal(trainingStream == 65536 ? track.Sequences(8) : 1, LoadedProgram.Get<int>(hp, "SequencesPerStep"));
     }
 
     [Fact]
