@@ -104,6 +104,41 @@ public static class Statistics
         return sum / runs.Count;
     }
 
+    /// <summary>
+    /// Spearman's rank correlation: Pearson's correlation of the two samples' ranks, tied values sharing the mean of the
+    /// ranks they span (scipy.stats.spearmanr). NaN for fewer than two pairs or a sample whose ranks are all equal.
+    /// </summary>
+    public static double SpearmanRho(IReadOnlyList<double> x, IReadOnlyList<double> y)
+    {
+        if (x.Count != y.Count) throw new ArgumentException($"SpearmanRho: {x.Count} values against {y.Count}.");
+        if (x.Count < 2) return double.NaN;
+        double[] rx = Ranks(x), ry = Ranks(y);
+        double mx = rx.Average(), my = ry.Average(), sxy = 0, sxx = 0, syy = 0;
+        for (int i = 0; i < rx.Length; i++)
+        {
+            sxy += (rx[i] - mx) * (ry[i] - my);
+            sxx += (rx[i] - mx) * (rx[i] - mx);
+            syy += (ry[i] - my) * (ry[i] - my);
+        }
+        return sxx == 0 || syy == 0 ? double.NaN : sxy / Math.Sqrt(sxx * syy);
+    }
+
+    /// <summary>1-based ranks, ties given the mean of the ranks they span.</summary>
+    static double[] Ranks(IReadOnlyList<double> values)
+    {
+        var order = Enumerable.Range(0, values.Count).OrderBy(i => values[i]).ToArray();
+        var ranks = new double[values.Count];
+        for (int start = 0; start < order.Length;)
+        {
+            int end = start;
+            while (end + 1 < order.Length && values[order[end + 1]] == values[order[start]]) end++;
+            double shared = (start + end) / 2.0 + 1;
+            for (int k = start; k <= end; k++) ranks[order[k]] = shared;
+            start = end + 1;
+        }
+        return ranks;
+    }
+
     /// <summary>Nearest-rank quantile of sorted values: the smallest value with at least q of the mass at or below it.</summary>
     public static double Quantile(double[] sorted, double q)
     {

@@ -13,7 +13,8 @@ namespace Speedrun.Cli.Commands;
 /// <summary>
 /// `speedrun target --track T [--margin M] [--write] [--store PATH]`: the track's target from its calibrations:
 /// the worst final validation loss any runnable record's calibration reached, plus a margin, rounded up to 0.01
-/// (<see cref="TrackTarget"/>). Prints each record's losses and the proposal; --write puts it, with its
+/// (<see cref="TrackTarget"/>). Prints each record's losses, the ladder's order against the official one
+/// (<see cref="LadderOrder"/>: Spearman's ρ and the records out of order) and the proposal; --write puts it, with its
 /// provenance, into tracks/T.json.
 /// </summary>
 internal static class TargetCommand
@@ -43,13 +44,16 @@ internal static class TargetCommand
         var programs = catalog.Records.Where(r => r.IsRunnable)
             .ToDictionary(r => r.Number, r => TaskManifest.Sha256Hex(File.ReadAllBytes(r.TrainPath)));
         using var store = ResultsStore.Open(StoreLocation.ResolveExisting(storeOption));
-        var proposal = TrackTarget.Propose(store.Runs(kind: RunLabel.Calibration, track: track.Name), track.Name, programs, margin);
+        var calibrations = store.Runs(kind: RunLabel.Calibration, track: track.Name);
+        var proposal = TrackTarget.Propose(calibrations, track.Name, programs, margin);
 
         var inv = CultureInfo.InvariantCulture;
         TableView.Write(["record", "runs", "median val_loss", "worst val_loss"],
             proposal.Records.Select(r => (IReadOnlyList<string>)[
                 r.Record.ToString(inv), r.Runs.ToString(inv), r.MedianValLoss.ToString("F4", inv), r.WorstValLoss.ToString("F4", inv)]),
             title: $"calibrations of the current programs on track {track.Name}");
+        WriteLadderOrder(LadderOrder.Of(calibrations, track.Name, programs,
+            catalog.Records.ToDictionary(r => r.Number, r => r.OfficialTimeMinutes)), track.Name);
         if (proposal.MissingRecords.Count > 0)
         {
             bool many = proposal.MissingRecords.Count > 1;
@@ -79,5 +83,20 @@ internal static class TargetCommand
         File.Move(tmp, path, overwrite: true);
         Console.WriteLine($"wrote {path}");
         return 0;
+    }
+
+    /// <summary>The track's ladder against the official one: each record's median train time, Spearman's ρ and the
+    /// consecutive records whose order the track breaks.</summary>
+    static void WriteLadderOrder(LadderOrder ladder, string track)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        TableView.Write(["record", "official min", "runs", "median train min"],
+            ladder.Steps.Select(s => (IReadOnlyList<string>)[
+                s.Record.ToString(inv), s.OfficialMinutes.ToString("0.###", inv), s.Runs.ToString(inv), s.MedianTrainMinutes.ToString("F2", inv)]),
+            title: $"the ladder on track {track}");
+        string breaks = ladder.Breaks.Count == 0 ? "none" : string.Join(", ", ladder.Breaks.Select(b => $"{b.Earlier} → {b.Later}"));
+        Console.WriteLine(string.Create(inv,
+            $"ladder order: Spearman ρ {ladder.Rho:F3} over {ladder.Steps.Count} records (official time against median calibrated " +
+            $"train time); not faster than the record before: {breaks}"));
     }
 }

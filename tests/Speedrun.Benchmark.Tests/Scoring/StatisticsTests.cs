@@ -70,4 +70,18 @@ public sealed class StatisticsTests
         var (l, h) = Statistics.BootstrapCi([], Statistics.Mean);
         Assert.True(double.IsNaN(l) && double.IsNaN(h));
     }
+
+    [Fact]
+    public void Spearman_rho_matches_the_textbook_example_and_ties_share_their_mean_rank()
+    {
+        // Wikipedia's worked example (IQ against hours of TV a week): Σd² = 194, ρ = 1 − 6·194/(10·99) = −29/165.
+        double[] iq = [106, 100, 86, 101, 99, 103, 97, 113, 112, 110], tv = [7, 27, 2, 50, 28, 29, 20, 12, 6, 17];
+        Assert.Equal(-29.0 / 165, Statistics.SpearmanRho(iq, tv), 12);
+        // Ties, by hand: y's ranks are 1.5, 1.5, 3.5, 3.5; Pearson of (1, 2, 3, 4) with them is 4/√(5·4) = 2/√5.
+        Assert.Equal(2 / Math.Sqrt(5), Statistics.SpearmanRho([1, 2, 3, 4], [1, 1, 2, 2]), 12);
+        Assert.Equal(-1, Statistics.SpearmanRho([1, 2, 3], [30, 20, 10]), 12);
+        Assert.True(double.IsNaN(Statistics.SpearmanRho([1], [2])));
+        Assert.True(double.IsNaN(Statistics.SpearmanRho([1, 2], [5, 5]))); // no spread: undefined, as scipy says
+        Assert.Throws<ArgumentException>(() => Statistics.SpearmanRho([1, 2], [1]));
+    }
 }

@@ -49,4 +49,24 @@ public sealed class TrackTargetTests
         var p = TrackTarget.Propose([Cal(1, 4.5, Prog1), Cal(2, 5.0, Old2)], "tiny", Current, margin: 0.05);
         Assert.Equal([2], p.MissingRecords);
     }
+
+    [Fact]
+    public void The_ladder_order_ranks_median_train_times_against_the_official_ones()
+    {
+        // Official 45, 31.4, 24.9 min; calibrated medians 11 (10, 12), 8 and 9 min: ranks (3, 2, 1) against (3, 1, 2), so
+        // ρ = (1·1 + 0 + 0)/√(2·2) = 0.5, and record 3 is not faster than record 2. A stale program, a crash and
+        // another track do not count.
+        var current = new Dictionary<int, string> { [1] = Prog1, [2] = Prog2, [3] = Prog1 };
+        var official = new Dictionary<int, double> { [1] = 45, [2] = 31.4, [3] = 24.9 };
+        static RunRecord Timed(RunRecord r, double minutes) => r with { TrainTimeMs = minutes * 60_000 };
+        RunRecord[] runs =
+        [
+            Timed(Cal(1, 5, Prog1), 10), Timed(Cal(1, 5, Prog1, seed: 1), 12), Timed(Cal(2, 5, Prog2), 8), Timed(Cal(3, 5, Prog1), 9),
+            Timed(Cal(2, 5, Old2), 1), Timed(Cal(3, null, Prog1, verdict: "crashed"), 1), Timed(Cal(3, 5, Prog1, track: "mini"), 1),
+        ];
+        var ladder = LadderOrder.Of(runs, "tiny", current, official);
+        Assert.Equal([new LadderStep(1, 45, 2, 11), new LadderStep(2, 31.4, 1, 8), new LadderStep(3, 24.9, 1, 9)], ladder.Steps);
+        Assert.Equal(0.5, ladder.Rho, 12);
+        Assert.Equal([(2, 3)], ladder.Breaks);
+    }
 }
