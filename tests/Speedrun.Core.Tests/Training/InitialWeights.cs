@@ -3,7 +3,7 @@ using Speedrun.Kernels.Numerics;
 namespace Speedrun.Core.Tests.Training;
 
 /// <summary>
-/// The starting values records.md gives records 5-11, checked on a record's freshly built model. The oracle tests
+/// The starting values records.md gives records 5-14, checked on a record's freshly built model. The oracle tests
 /// fill the zero-initialised matrices before comparing (<see cref="RecordGpt.FillZeroParameters"/>), so this is
 /// where the zeros themselves are checked.
 /// </summary>
@@ -13,13 +13,15 @@ static class InitialWeights
     /// Every parameter of <paramref name="ours"/> against record <paramref name="record"/>'s start, and no other
     /// parameters: nn.Linear's U(±1/√fan_in) for q, k, v, c_fc (and the tied embedding/head of records 5-7); zero
     /// attn.c_proj and mlp.c_proj (5+) and lm_head (8+); an N(0, 1) embedding (8+), with bf16 values (10+);
-    /// λ = [1, 0] and the value-residual λ = 0.5 (9+); skip weights 1 (11).
+    /// λ = [1, 0] and the value-residual λ = 0.5 (9+; the value-embedding λ from 14); skip weights 1 (11+); an N(0, 1)
+    /// value embedding of Layers·Dim columns, bf16 values (14).
     /// </summary>
     public static void AssertRecordStart(RecordGpt ours, int record)
     {
         var expected = new List<string> { "wte.weight" };
         if (record >= 8) expected.Add("lm_head.weight");
         if (record >= 11) expected.Add("skip_weights");
+        if (record >= 14) expected.Add("vte.weight");
         for (int l = 0; l < ours.Size.Layers; l++)
         {
             expected.AddRange(new[] { "attn.c_q", "attn.c_k", "attn.c_v", "attn.c_proj", "mlp.c_fc", "mlp.c_proj" }.Select(m => $"h.{l}.{m}.weight"));
@@ -31,8 +33,10 @@ static class InitialWeights
         foreach (var (name, p) in named)
         {
             var values = p.ToArray();
-            if (name == "wte.weight" && record >= 8)
+            if ((name == "wte.weight" && record >= 8) || name == "vte.weight")
             {
+                if (name == "vte.weight" && record == 14) // one Dim-wide slice a layer
+                    Assert.Equal([ours.Size.Vocab, ours.Size.Layers * ours.Size.Dim], p.Shape);
                 double mean = values.Average(v => (double)v), std = Math.Sqrt(values.Average(v => (double)v * v) - mean * mean);
                 Assert.True(Math.Abs(mean) < 5 / Math.Sqrt(values.Length) && Math.Abs(std - 1) < 0.02, $"{name}: mean {mean}, std {std}, not N(0, 1)");
                 if (record >= 10)

@@ -4,10 +4,10 @@ using Parameter = TorchSharp.Modules.Parameter;
 namespace Speedrun.Core.Tests.Training;
 
 /// <summary>
-/// The twin's side of the optimizers of a record that trains with Muon (records 3-11), from records.md's rates
-/// rather than the program's: Muon on every block matrix (h.*, 2-D); Adam (β 0.9, 0.95, eps 1e-8, no weight
-/// decay) on each named parameter at its rate; Adam on every block scalar (h.*, fewer than 2 dims) and the U-net's
-/// skip_weights at <see cref="ScalarLr"/>.
+/// The twin's side of the optimizers of a record that trains with Muon (records 3-11 here, 12+ in
+/// <see cref="StreamRecordOracle"/>), from records.md's rates rather than the program's: Muon on every block matrix
+/// (h.*, 2-D); Adam (β (<see cref="AdamBeta1"/>, 0.95), eps 1e-8, no weight decay) on each named parameter at its rate;
+/// Adam on every block scalar (h.*, fewer than 2 dims) and the U-net's skip_weights at <see cref="ScalarLr"/>.
 /// </summary>
 sealed record TwinOptimizers
 {
@@ -17,8 +17,11 @@ sealed record TwinOptimizers
     /// <summary>Records 9+: Muon's momentum goes linearly from 0.85 to <see cref="Momentum"/> over these steps
     /// (0: no warm-up).</summary>
     public int MomentumWarmupSteps { get; init; }
-    /// <summary>Adam on these parameters, each at its rate: wte (records 3-7), wte and lm_head (records 8+).</summary>
+    /// <summary>Adam on these parameters, each at its rate: wte (records 3-7), wte and lm_head (records 8+), and vte
+    /// (record 14, in the embedding's group: Adam acts on each entry alone, so one group or two is the same).</summary>
     public required IReadOnlyList<(string Name, double Lr)> Adam { get; init; }
+    /// <summary>β1 of every Adam (β2 is 0.95): 0.9, or 0.8 from record 13 on.</summary>
+    public double AdamBeta1 { get; init; } = 0.9;
     /// <summary>Records 9+: the rate of the scalars' Adam.</summary>
     public double? ScalarLr { get; init; }
     /// <summary>Records 10+: the embedding and the scalars rounded to bf16 after each step.</summary>
@@ -61,12 +64,12 @@ static class MuonRecordOracle
     /// <summary>The twin's optimizers; the returned step takes the step index.</summary>
     static Action<int> TwinStep(RotaryGptTwin twin, TwinOptimizers setup)
     {
-        var adams = setup.Adam.Select(a => torch.optim.Adam([twin.Parameters[a.Name]], a.Lr, 0.9, 0.95, 1e-8)).ToList();
+        var adams = setup.Adam.Select(a => torch.optim.Adam([twin.Parameters[a.Name]], a.Lr, setup.AdamBeta1, 0.95, 1e-8)).ToList();
         var blocks = twin.Parameters.Where(p => p.Key.StartsWith("h.")).ToList();
         var muon = new MuonTwin(blocks.Where(p => p.Value.dim() == 2).Select(p => p.Value), setup.MuonLr, setup.Momentum, setup.Muon);
         var scalars = blocks.Where(p => p.Value.dim() < 2).Select(p => p.Value)
             .Concat(twin.Parameters.TryGetValue("skip_weights", out var skips) ? [skips] : Array.Empty<Parameter>()).ToList();
-        var scalarAdam = setup.ScalarLr is double lr ? torch.optim.Adam(scalars, lr, 0.9, 0.95, 1e-8) : null;
+        var scalarAdam = setup.ScalarLr is double lr ? torch.optim.Adam(scalars, lr, setup.AdamBeta1, 0.95, 1e-8) : null;
         var rounded = setup.Adam.Where(a => a.Name == "wte.weight").Select(a => twin.Parameters[a.Name]).Concat(scalars).ToList();
         return step =>
         {
