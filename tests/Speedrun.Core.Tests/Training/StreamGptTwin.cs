@@ -86,7 +86,7 @@ sealed class StreamGptTwin
     /// <summary>Every parameter by the name the record's model gives it.</summary>
     public IReadOnlyDictionary<string, Parameter> Parameters => _p;
 
-    /// <summary>How many positions back a query sees; record 13 on change it every step, as the program changes its
+    /// <summary>How many positions back a query sees; from record 13 on the oracle sets it every step, as the program sets its
     /// model's AttentionWindow.</summary>
     public int Window { get; set; }
 
