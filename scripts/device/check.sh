@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Every GPU check in one go, on the GPU machine (no .NET there: run publish.sh here first and carry
-# .device/). Usage: scripts/device/check.sh OUT_DIR [--quick]. Writes env.txt, doctor.log, report.md,
+# .device/). Usage: scripts/device/check.sh OUT_DIR [--quick] (the default mode), or
+# scripts/device/check.sh OUT_DIR records (one full-size training step of records 12, 19 and 21, ours and PyTorch's:
+# a separate mode, since it needs a whole device command of its own). Writes env.txt, doctor.log, report.md,
 # report.json, torch.log, torch.json, torch_train.json and summary.md into OUT_DIR (at most 8 files, flat:
-# new results fold into these, e.g. the attention reference is the key "attention" of torch.json).
+# new results fold into these, e.g. the attention reference is the key "attention" of torch.json and the records'
+# PyTorch steps the key "record_steps").
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 # One device command may run 600 s: every step gets at most its own limit and what is left of
@@ -16,8 +19,10 @@ step() { # step SECONDS COMMAND...: runs the command under the smaller of the tw
   if (( left < 20 )); then echo "== skipped (${left}s left of the ${deadline}s deadline): $*"; return 0; fi
   timeout "$t" "$@"
 }
-out=${1:?usage: check.sh OUT_DIR [--quick]}
+out=${1:?usage: check.sh OUT_DIR [--quick] | check.sh OUT_DIR records}
 shift
+mode=default
+if [ "${1:-}" = records ]; then mode=records; shift; fi
 mkdir -p "$out"
 export DOTNET_BUNDLE_EXTRACT_BASE_DIR=${TMPDIR:-/tmp}/speedrun-bundle
 export PYTHONUNBUFFERED=1
@@ -34,6 +39,28 @@ export PYTHONUNBUFFERED=1
 echo "== env"; grep -E 'Driver Version|NVIDIA H|torch' "$out/env.txt"
 
 shard=.device/data/train_000000.bin
+if [ "$mode" = records ]; then
+  # Ours, then PyTorch's, one full-size step each (64K, 64K, 48K-token streams, width 768, 12 layers; B = 1 plus every
+  # optimizer, as one of the original's 8 GPUs steps). Expected on an H100/H200: ours ~20-40 s a record (Roslyn, model
+  # build, kernel JIT, 5 steps); PyTorch eager ~30-60 s a record (FlexAttention's compile), compiled ~60-150 s a
+  # record (the whole model; no coordinate-descent tuning). record_steps.py runs eager for all, then compiled for
+  # all, each case in its own process, and stops starting cases before the deadline; a rerun on the same machine
+  # reuses inductor's caches. RECORDS and TORCH_MODES narrow it (e.g. RECORDS=records/21-batch-size TORCH_MODES=compiled).
+  records=${RECORDS:-records/12-flex-attention records/19-fp8-lm-head records/21-batch-size}
+  names=$(for r in $records; do basename "$r"; done | paste -sd, -)
+  echo "== speedrun doctor --records-only: ours, one step of $names"
+  # shellcheck disable=SC2086 # $records is a list of folders
+  step 240 .device/bin/speedrun doctor --records-only --out "$out" --shard "$shard" --record $records \
+    --warmup 2 --steps 3 "$@" 2>&1 | tee "$out/doctor.log"
+  left=$((deadline - SECONDS - 15))
+  echo "== pytorch reference: the same steps as the originals compute them (${TORCH_MODES:-eager,compiled}), ${left}s left"
+  step "$left" python3 bench/pytorch/record_steps.py --shard "$shard" --json "$out/torch.json" --records "$names" \
+    --modes "${TORCH_MODES:-eager,compiled}" --warmup 2 --steps 3 --case-budget 200 --deadline $((left - 10)) \
+    2>&1 | tee "$out/torch.log"
+  python3 scripts/device/summarize.py "$out" | tee "$out/summary.md"
+  exit 0
+fi
+
 echo "== speedrun doctor"
 step 210 .device/bin/speedrun doctor --out "$out" --record records/01-llmc-baseline --shard "$shard" \
   --micro-batch 32 16 8 --steps 5 "$@" 2>&1 | tee "$out/doctor.log"
@@ -44,7 +71,7 @@ echo "== pytorch reference: attention fwd+bwd (flash SDPA, FlexAttention), under
 # After matmul_bench.py, which rewrites torch.json whole; each FlexAttention case (compile included) gets 75 s.
 step 180 python3 bench/pytorch/attention_bench.py --shard "$shard" --json "$out/torch.json" --flex-budget 75 \
   2>&1 | tee -a "$out/torch.log"
-batch=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['record']['micro_batch'])" "$out/report.json" 2>/dev/null || echo 16)
+batch=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['records'][0]['micro_batch'])" "$out/report.json" 2>/dev/null || echo 16)
 step 180 python3 bench/pytorch/train_gpt2.py --shard "$shard" --batch "$batch" --steps 10 \
   --json "$out/torch_train.json" 2>&1 | tee -a "$out/torch.log"
 

@@ -14,8 +14,8 @@ internal sealed class DoctorReport
     public List<string> Notes { get; } = new();
     public List<string> Errors { get; } = new();
     public List<AttentionTimingResult> Attention { get; } = new();
-    public RecordTiming? Record { get; set; }
-    public List<ProfileEntry> Profile { get; } = new();
+    public List<RecordTiming> Records { get; } = new();
+    public List<RecordFailure> RecordFailures { get; } = new();
 
     [JsonIgnore] public int Failures => Errors.Count + Kernels.Count(k => !k.Pass);
 
@@ -61,14 +61,26 @@ internal sealed class DoctorReport
                               $"{(a.MaskBuildMs is { } mb ? mb.ToString("F3") : "-")}{(a.BlocksBuildMs is { } bb ? $" ({bb:F3})" : "")} | " +
                               $"{(a.Ms is { } ms ? ms.ToString("F3") : "**failed**")} |");
         }
-        if (Record is { } r)
-            sb.AppendLine($"\n## {r.Record}: training step at full size\n\n| micro-batch | T | parameters | ms/step | tokens/s | MFU | pool GiB |\n|---|---|---|---|---|---|---|\n" +
-                          $"| {r.MicroBatch} | {r.SequenceLength} | {r.Parameters:N0} | {r.MsPerStep:F1} | {r.TokensPerSecond:N0} | " +
-                          $"{(r.Mfu is { } m ? m.ToString("P1") : "-")} | {r.PoolGiB:F1} |\n\nlosses: {string.Join(", ", r.Losses.Select(l => l.ToString("F3")))}");
-        if (Profile.Count > 0)
+        if (Records.Count > 0 || RecordFailures.Count > 0)
         {
-            sb.AppendLine("\n### Where one step's device time goes (profiled step; nested spans are counted in their parent too)\n\n| op | calls | ms |\n|---|---|---|");
-            foreach (var p in Profile) sb.AppendLine($"| {p.Name} | {p.Count} | {p.Milliseconds:F2} |");
+            sb.AppendLine("\n## Training steps (the records' own sizes, unless --hp changed them)\n\n" +
+                          "ms/step: one micro-batch forward + backward + every optimizer (what one of the original's 8 GPUs does a " +
+                          "step); full step: the track's micro-batches on this one device + the optimizers. Medians of the timed steps.\n\n" +
+                          "| record | micro-batch | T | parameters | ms/step | fwd+bwd ms | optimizers ms | full step ms | tokens/s | MFU | pool GiB | device GiB |\n" +
+                          "|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var r in Records)
+                sb.AppendLine($"| {r.Record} | {r.MicroBatch} | {r.SequenceLength} | {r.Parameters:N0} | {r.MsPerStep:F1} | " +
+                              $"{r.ForwardBackwardMs:F1} | {r.OptimizerMs:F1} | {r.FullStepMs:F0} ({r.Accumulation}x) | {r.TokensPerSecond:N0} | " +
+                              $"{(r.Mfu is { } m ? m.ToString("P1") : "-")} | {r.PoolGiB:F1} | {(r.DeviceUsedGiB is { } u ? u.ToString("F1") : "-")} |");
+            foreach (var f in RecordFailures)
+                sb.AppendLine($"| {f.Record} | **failed**: {f.Error.Replace("|", "\\|").Replace("\n", " ")} | | | | | | | | | | |");
+            foreach (var r in Records)
+                sb.AppendLine($"\n{r.Record}: {r.Optimizers}; losses {string.Join(", ", r.Losses.Select(l => l.ToString("F3")))}");
+        }
+        foreach (var r in Records.Where(r => r.Profile.Count > 0))
+        {
+            sb.AppendLine($"\n### {r.Record}: where one step's device time goes (profiled step; nested spans are counted in their parent too)\n\n| op | calls | ms |\n|---|---|---|");
+            foreach (var p in r.Profile) sb.AppendLine($"| {p.Name} | {p.Count} | {p.Milliseconds:F2} |");
         }
         if (Notes.Count > 0) { sb.AppendLine("\n## Notes\n"); foreach (var n in Notes) sb.AppendLine($"- {n}"); }
         if (Errors.Count > 0) { sb.AppendLine("\n## Errors\n"); foreach (var e in Errors) sb.AppendLine($"- {e}"); }

@@ -10,11 +10,15 @@ using Speedrun.Kernels.Ops;
 
 namespace Speedrun.Cli.Doctor;
 
-/// <summary>Optional doctor work: time a record's training step at full size.</summary>
-internal sealed record DoctorOptions(string? RecordDir = null, string? Shard = null, int[]? Batches = null, int TimedSteps = 5,
-    bool Profile = false, IReadOnlyList<string>? Overrides = null)
+/// <summary>Optional doctor work: time records' training steps at full size (RecordStepTiming). Batches null: each
+/// record's own micro-batch, halved while it does not fit. RecordsOnly skips the kernel, op, probe, GEMM and attention
+/// sections (the GPU kit's records mode, which has the default mode's results already).</summary>
+internal sealed record DoctorOptions(IReadOnlyList<string>? RecordDirs = null, string? Shard = null, int[]? Batches = null,
+    int TimedSteps = 5, bool Profile = false, IReadOnlyList<string>? Overrides = null, int WarmupSteps = 3, bool RecordsOnly = false)
 {
-    public int[] MicroBatches => Batches ?? [32, 16, 8];
+    /// <summary>Called with the report after every section (the command writes report.json then, so a run cut short by a
+    /// time limit still leaves what it measured).</summary>
+    public Action<DoctorReport>? Checkpoint { get; init; }
 }
 
 /// <summary>The checks behind `speedrun doctor`, in the order a person debugging a GPU box wants them.</summary>
@@ -63,37 +67,41 @@ internal static partial class DoctorRun
             }
             log.WriteLine($"blas: {(env.TryGetValue("blas", out var b) ? b : "unavailable")}");
 
-            if (device.IsCuda)
+            if (options.RecordsOnly)
+            {
+                report.Notes.Add("--records-only: the kernel, op, probe, GEMM and attention sections were skipped.");
+            }
+            else if (device.IsCuda)
             {
                 using var cpu = Device.Create(DeviceKind.Cpu);
                 device.Accelerator.Bind();
-                RunStep(report, log, "kernel agreement", () => KernelChecks.Run(device, cpu, report, log));
-                RunStep(report, log, "engine op agreement (op specs)", () => OpSpecChecks.Run(device, cpu, report, log));
+                RunStep(report, log, options, "kernel agreement", () => KernelChecks.Run(device, cpu, report, log));
+                RunStep(report, log, options, "engine op agreement (op specs)", () => OpSpecChecks.Run(device, cpu, report, log));
                 device.Accelerator.Bind();
-                RunStep(report, log, "launch and bandwidth probes", () => Probes(device, report, log));
+                RunStep(report, log, options, "launch and bandwidth probes", () => Probes(device, report, log));
             }
             else
             {
                 report.Notes.Add("Running on the CPU: kernel agreement and GEMM throughput are GPU checks; " +
                                  "the CPU kernels are checked against TorchSharp by `dotnet test`.");
             }
-            if (gemmSweep && device.IsCuda)
-                RunStep(report, log, "GEMM throughput", () => GemmThroughput.Run(device, report, log));
+            if (gemmSweep && device.IsCuda && !options.RecordsOnly)
+                RunStep(report, log, options, "GEMM throughput", () => GemmThroughput.Run(device, report, log));
             device.Accelerator.Bind();
-            RunStep(report, log, "attention timing", () => AttentionTiming.Run(device, options.Shard, report, log));
-            if (options.RecordDir is { } record)
+            if (!options.RecordsOnly)
+                RunStep(report, log, options, "attention timing", () => AttentionTiming.Run(device, options.Shard, report, log));
+            foreach (var record in options.RecordDirs ?? [])
             {
                 device.Accelerator.Bind();
-                RunStep(report, log, $"record step timing ({record})", () =>
-                    RecordStepTiming.Run(device, record, options.Shard, options.MicroBatches, options.TimedSteps, options.Profile,
-                    options.Overrides ?? [], report, log));
+                // Never throws: a record that cannot run is a failure in the report, and the next one is timed.
+                RunStep(report, log, options, $"record step timing ({record})", () => RecordStepTiming.Run(device, record, options, report, log));
             }
         }
         log.WriteLine(report.Failures == 0 ? "doctor: all checks passed" : $"doctor: {report.Failures} problem(s)");
         return report;
     }
 
-    static void RunStep(DoctorReport report, TextWriter log, string name, Action step)
+    static void RunStep(DoctorReport report, TextWriter log, DoctorOptions options, string name, Action step)
     {
         var sw = Stopwatch.StartNew();
         try
@@ -106,6 +114,7 @@ internal static partial class DoctorRun
             report.Errors.Add($"{name}: {e.GetType().Name}: {e.Message}");
             log.WriteLine($"[{name}] FAILED: {e}");
         }
+        options.Checkpoint?.Invoke(report);
     }
 
     static void Print(TextWriter log, DoctorReport report)
