@@ -115,6 +115,13 @@ sealed record Hyperparameters
     public float CooldownFraction { get; init; } = 0.4f;
     /// <summary>... to this fraction of its peak.</summary>
     public float LearningRateFloor { get; init; } = 0.1f;
+    /// <summary>The FP8 head's scales: x·2 and W·2^9 to e4m3, the output gradient·2^19 to e5m2 (see Fp8Head). The
+    /// gradient scale is the record's for its 48K stream: the loss is a mean over the stream, so the gradient reaching
+    /// the head shrinks as the stream grows, and ForTrack scales this with the stream length to keep the product where
+    /// the record put it (at a 2,048-token stream the record's scale would saturate e5m2 at its largest value, 57,344).</summary>
+    public float Fp8XScale { get; init; } = 2f;
+    public float Fp8WScale { get; init; } = MathF.Pow(2, 9);
+    public float Fp8GradScale { get; init; } = MathF.Pow(2, 19);
     /// <summary>Every Linear starts U(±√3·s), s = InitScale/√fan_in (std s), before the output projections and the
     /// head are zeroed.</summary>
     public float InitScale { get; init; } = 0.5f;
@@ -156,6 +163,7 @@ sealed record Hyperparameters
             Dim = track.Dim(hp.Dim),
             SequencesPerStep = streams,
             SequenceLength = streamLength,
+            Fp8GradScale = hp.Fp8GradScale * streamLength / hp.SequenceLength,
             MicroBatch = Math.Min(hp.MicroBatch, streams),
             Steps = track.Steps(hp.Steps),
             MomentumWarmupSteps = track.Steps(hp.MomentumWarmupSteps),
@@ -354,7 +362,7 @@ sealed class Gpt : Module, ILanguageModel<Gpt>
     /// (rows, 50304).</summary>
     Tensor HeadLogits(Tensor x, bool fp8)
     {
-        var z = fp8 ? new Fp8Head(xScale: 2f, wScale: MathF.Pow(2, 9), gradScale: MathF.Pow(2, 19)).Apply(x, _lmHead) : Bf16(F.Linear(x, _lmHead));
+        var z = fp8 ? new Fp8Head(_hp.Fp8XScale, _hp.Fp8WScale, _hp.Fp8GradScale).Apply(x, _lmHead) : Bf16(F.Linear(x, _lmHead));
         return F.Unary<OffsetLogits>(z); // in fp32; the training loss's softmax spans all 50,304 columns
     }
 }
