@@ -11,6 +11,9 @@ public static class Scaffolds
     public const string Aide = "aide";
 
     public static readonly IReadOnlyList<string> All = [Flat, BestOfN, Aide];
+
+    /// <summary>Added to the agent label (MODEL@SCAFFOLD) of the search's runs; the final runs carry the label alone.</summary>
+    public const string SearchSuffix = ":search";
 }
 
 /// <summary>

@@ -32,6 +32,10 @@ public sealed class AgentJournal(ResultsStore store, string transcriptPath, Func
 
     public long AddAttempt(AgentAttemptRecord attempt) => store.AddAgentAttempt(attempt);
 
+    public void UpdateAttempt(AgentAttemptRecord attempt) => store.UpdateAgentAttempt(attempt);
+
+    public void AttemptRunStarted(long attempt, long run) => store.SetAgentAttemptRun(attempt, run);
+
     public void Note(string markdown) => Append(markdown.TrimEnd() + "\n\n");
 
     void Append(string text) => File.AppendAllText(transcriptPath, redact(text), Utf8NoBom);

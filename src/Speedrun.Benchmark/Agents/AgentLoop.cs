@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Speedrun.Benchmark.Runs;
 using Speedrun.Benchmark.Tasks;
 
 namespace Speedrun.Benchmark.Agents;
@@ -40,62 +41,108 @@ public sealed record AgentOutcome(IReadOnlyList<SolutionNode> Nodes, SolutionNod
 /// <item><b>aide</b>: a solution tree, greedy: a failed latest node is debugged (fed its compile errors, the tail of its
 /// log or the patch error) while its debug depth is under the limit; otherwise, until <see cref="AgentBudget.Drafts"/>
 /// drafts exist, a new draft; otherwise the fastest `ok` node is improved (fed its timed result), or, with none, a
-/// fresh draft.</item>
+/// fresh draft. A node whose model call failed or whose run was interrupted is not debugged: nothing in it is wrong.</item>
 /// </list>
 /// The best node is the fastest `ok` one; with none, the failed node whose program got furthest (its final runs
-/// then score 0, as they should). The final program is run with the requested seeds under the agent's own label.
+/// then score 0, as they should). The final program is run with the requested seeds under the agent's own label;
+/// when no node produced a program, each final seed is stored as a `no_program` run, which scores 0.
+/// <para>An attempt whose program is timed is stored as 'running' before the run starts and completed after it, so a
+/// session killed mid-run leaves a row that says so. A loop built with <paramref name="resumed"/> goes on from what a
+/// stopped session stored (<see cref="AgentResume"/>): its nodes, the budgets they spent, a reply recorded for the
+/// next node (used, not asked again) and the final runs already done (not run again).</para>
 /// </summary>
 public sealed class AgentLoop(string scaffold, AgentBudget budget, TaskMaterial task, ModelCaller model, IAttemptRunner runner,
-    IAgentJournal journal, string sessionId)
+    IAgentJournal journal, string sessionId, SessionProgress? resumed = null)
 {
     public const string Draft = "draft", DebugStage = "debug", Improve = "improve", FinalStage = "final";
     public const string NoProgram = "no_program", PatchFailed = "patch_failed", ModelError = "model_error";
 
-    readonly List<SolutionNode> _nodes = [];
+    readonly List<SolutionNode> _nodes = [.. resumed?.Nodes ?? []];
+    PendingCall? _pending = resumed?.Pending;
 
     public AgentOutcome Run(int seeds, int firstSeed, CancellationToken cancel)
     {
+        var spent = resumed?.SearchTime ?? TimeSpan.Zero;
         var clock = Stopwatch.StartNew();
-        int steps = 0, runs = 0;
+        int steps = _nodes.Count, runs = _nodes.Count(n => n.RunId is not null);
+        var earlierFinals = resumed?.Finals ?? [];
         string stop;
-        while (true)
+        if (earlierFinals.Count > 0)
         {
-            if (cancel.IsCancellationRequested) return Finish([], "interrupted", interrupted: true);
-            if (budget.Exhausted(steps, runs, clock.Elapsed) is { } why) { stop = why; break; }
-            if (scaffold == Scaffolds.Flat && steps >= 1) { stop = "flat: one prompt, one program"; break; }
-            var (stage, parent) = NextAction();
-            steps++;
-            var node = Step(stage, parent, firstSeed, cancel, ref runs);
-            if (node is null) return Finish([], "interrupted during a run", interrupted: true);
+            // The final runs had begun: the search was over.
+            stop = budget.Exhausted(steps, runs, spent) ?? (scaffold == Scaffolds.Flat ? FlatStop : "the search had ended before the interruption");
         }
-        journal.Note($"Search stopped: {stop}.");
+        else
+        {
+            while (true)
+            {
+                if (cancel.IsCancellationRequested) return Finish([], "interrupted", interrupted: true);
+                // A turn whose reply was recorded before an interruption began within the budgets: it is finished first.
+                if (_pending is null)
+                {
+                    if (budget.Exhausted(steps, runs, spent + clock.Elapsed) is { } why) { stop = why; break; }
+                    if (scaffold == Scaffolds.Flat && steps >= 1) { stop = FlatStop; break; }
+                }
+                var (stage, parent) = _pending is { } p ? (p.Stage, p.Parent is { } pid ? _nodes[pid - 1] : null) : NextAction();
+                steps++;
+                var node = Step(stage, parent, firstSeed, cancel, ref runs);
+                if (node is null) return Finish([], "interrupted during a run", interrupted: true);
+            }
+            journal.Note($"Search stopped: {stop}.");
+        }
+
         var best = Best();
+        var finals = earlierFinals.Where(a => ProgramRunner.IsScored(a.Verdict))
+            .Select(a => (Seed: a.Seed ?? -1, Run: new AttemptRun(a.RunId ?? 0, a.Verdict, a.TrainTimeMs, a.ValLoss, null, a.Problem, null)))
+            .ToList();
+        var toRun = Enumerable.Range(firstSeed, seeds).Where(seed => finals.All(f => f.Seed != seed)).ToList();
+        if (finals.Count > 0)
+            journal.Note($"Final runs already done for seed(s) {string.Join(", ", finals.Select(f => f.Seed))}; " +
+                         (toRun.Count == 0 ? "none left to run." : $"running seed(s) {string.Join(", ", toRun)}."));
         if (best?.Source is null)
         {
-            journal.Note("No node produced a program, so there is nothing to run: this session scores FSR 0.");
-            return Finish([], stop, interrupted: false);
+            var why = _nodes.LastOrDefault()?.Problem is { } last
+                ? $"the session ended without a program; its last node: {Tail(last, 3)}"
+                : "the session ended without a program";
+            if (toRun.Count > 0)
+                journal.Note($"No node produced a program, so there is nothing to run: the final run of each seed is stored as " +
+                             $"**{NoProgram}**, and this session scores FSR 0.");
+            foreach (var seed in toRun)
+            {
+                var run = runner.NoProgram(seed, why);
+                finals.Add((seed, run));
+                journal.AddAttempt(new AgentAttemptRecord
+                {
+                    Session = sessionId, Node = 0, Stage = FinalStage, ReplyFormat = ProgramReply.Nothing, Verdict = run.Verdict,
+                    RunId = run.RunId, Seed = seed, Problem = why, CreatedAt = DateTimeOffset.UtcNow,
+                });
+                journal.Note($"Final run, seed {seed}: **{run.Verdict}** (run {run.RunId}).");
+            }
+            return Finish(Ordered(finals), stop, interrupted: false);
         }
-        journal.Note(string.Create(CultureInfo.InvariantCulture,
-            $"Best node: {best.Id} ({best.Stage}, verdict {best.Verdict}{(best.TrainTimeMs is { } t ? $", {t / 1000:F2} s" : "")}); " +
-            $"running it with seeds {firstSeed}..{firstSeed + seeds - 1}."));
-        var finals = new List<AttemptRun>();
-        for (int seed = firstSeed; seed < firstSeed + seeds; seed++)
+        if (toRun.Count > 0)
+            journal.Note(string.Create(CultureInfo.InvariantCulture,
+                $"Best node: {best.Id} ({best.Stage}, verdict {best.Verdict}{(best.TrainTimeMs is { } t ? $", {t / 1000:F2} s" : "")}); " +
+                $"running it with seed(s) {string.Join(", ", toRun)}."));
+        foreach (var seed in toRun)
         {
-            var run = runner.Run(best.Source, best.Id, seed, final: true, cancel);
-            if (run is null) return Finish(finals, stop, interrupted: true);
-            finals.Add(run);
-            journal.AddAttempt(new AgentAttemptRecord
+            var (run, row) = Timed(new AgentAttemptRecord
             {
                 Session = sessionId, Node = best.Id, ParentNode = best.Parent, Stage = FinalStage, ReplyFormat = ProgramReply.WholeProgram,
-                Source = best.Source, SourceSha256 = Sha(best.Source), Verdict = run.Verdict, RunId = run.RunId, Seed = seed,
-                TrainTimeMs = run.TrainTimeMs, ValLoss = run.ValLoss, Problem = run.Verdict == "ok" ? null : ProblemOf(run),
+                Source = best.Source, SourceSha256 = Sha(best.Source), Verdict = ProgramRunner.Running, Seed = seed,
                 CreatedAt = DateTimeOffset.UtcNow,
-            });
+            }, final: true, cancel);
             journal.Note(string.Create(CultureInfo.InvariantCulture,
-                $"Final run, seed {seed}: **{run.Verdict}**{Timed(run.TrainTimeMs, run.ValLoss)} (run {run.RunId})."));
+                $"Final run, seed {seed}: **{row.Verdict}**{Timed(row.TrainTimeMs, row.ValLoss)}{(row.RunId is { } r ? $" (run {r})" : "")}."));
+            if (run is null) return Finish(Ordered(finals), stop, interrupted: true);
+            finals.Add((seed, run));
         }
-        return Finish(finals, stop, interrupted: false);
+        return Finish(Ordered(finals), stop, interrupted: false);
     }
+
+    const string FlatStop = "flat: one prompt, one program";
+
+    static List<AttemptRun> Ordered(List<(int Seed, AttemptRun Run)> finals) => [.. finals.OrderBy(f => f.Seed).Select(f => f.Run)];
 
     AgentOutcome Finish(IReadOnlyList<AttemptRun> finals, string stop, bool interrupted) => new(_nodes, Best(), finals, stop, interrupted);
 
@@ -113,27 +160,45 @@ public sealed class AgentLoop(string scaffold, AgentBudget budget, TaskMaterial 
     {
         if (scaffold != Scaffolds.Aide) return (Draft, null);
         var last = _nodes.LastOrDefault();
-        if (last is { IsOk: false } && last.Verdict != ModelError && last.DebugDepth < budget.MaxDebugDepth) return (DebugStage, last);
+        if (last is { IsOk: false } && last.Verdict is not (ModelError or ProgramRunner.Interrupted) && last.DebugDepth < budget.MaxDebugDepth)
+            return (DebugStage, last);
         if (_nodes.Count(n => n.Stage == Draft) < budget.Drafts) return (Draft, null);
         if (_nodes.Where(n => n.IsOk).MinBy(n => n.TrainTimeMs) is { } best) return (Improve, best);
         return (Draft, null);
     }
 
+    /// <summary>The program a node of this stage starts from: record N's for a draft, else its parent's program (or,
+    /// when the parent made none, the program the parent was shown).</summary>
+    public static string BaseSourceOf(string stage, SolutionNode? parent, string startProgram) =>
+        stage == Draft ? startProgram : parent!.Source ?? parent.BaseSource;
+
     SolutionNode? Step(string stage, SolutionNode? parent, int seed, CancellationToken cancel, ref int runs)
     {
         int id = _nodes.Count + 1;
-        var baseSource = stage == Draft ? task.StartProgram : parent!.Source ?? parent.BaseSource;
-        var prompt = stage switch
+        var baseSource = BaseSourceOf(stage, parent, task.StartProgram);
+        var pending = _pending;
+        _pending = null;
+        journal.Note($"## Node {id}: {stage}{(parent is null ? "" : $" of node {parent.Id}")}{(pending is null ? "" : " (resumed)")}");
+        ModelAnswer answer;
+        if (pending?.Answer is { } recorded)
         {
-            Draft => AgentPrompts.Draft(task),
-            DebugStage => AgentPrompts.Debug(task, baseSource, parent!.Verdict, parent.Problem ?? "(no details)"),
-            _ => AgentPrompts.Improve(task, baseSource, parent!.TrainTimeMs!.Value, parent.ValLoss, runner.TargetValLoss, runner.StartReferenceMs),
-        };
-        journal.Note($"## Node {id}: {stage}{(parent is null ? "" : $" of node {parent.Id}")}");
-        var answer = model.Ask(sessionId, id, parent?.Id, stage, prompt, cancel);
+            journal.Note($"The reply to model call {recorded.CallId} was recorded before the interruption; it is used, not asked for again.");
+            answer = recorded;
+        }
+        else
+        {
+            var prompt = stage switch
+            {
+                Draft => AgentPrompts.Draft(task),
+                DebugStage => AgentPrompts.Debug(task, baseSource, parent!.Verdict, parent.Problem ?? "(no details)"),
+                _ => AgentPrompts.Improve(task, baseSource, parent!.TrainTimeMs!.Value, parent.ValLoss, runner.TargetValLoss, runner.StartReferenceMs),
+            };
+            answer = model.Ask(sessionId, id, parent?.Id, stage, prompt, cancel, firstTry: (pending?.TriesBefore ?? 0) + 1);
+        }
         int depth = stage == DebugStage ? parent!.DebugDepth + 1 : 0;
         var node = new SolutionNode { Id = id, Parent = parent?.Id, Stage = stage, DebugDepth = depth, BaseSource = baseSource, Verdict = ModelError };
         string format = ProgramReply.Nothing;
+        string? program = null;
         if (answer.Text is null)
         {
             node = node with { Problem = $"the model call failed after {answer.Tries} tries: {answer.Error}" };
@@ -142,40 +207,60 @@ public sealed class AgentLoop(string scaffold, AgentBudget budget, TaskMaterial 
         {
             var reply = ProgramReply.Parse(answer.Text);
             format = reply.Format;
-            var (program, error) = reply.Resolve(baseSource);
+            (program, var error) = reply.Resolve(baseSource);
             if (program is null)
                 node = node with { Verdict = reply.Format == ProgramReply.DiffFormat ? PatchFailed : NoProgram, Problem = error };
-            else
-            {
-                runs++;
-                var run = runner.Run(program, id, seed, final: false, cancel);
-                if (run is null) return null;
-                node = node with
-                {
-                    Source = program, Verdict = run.Verdict, TrainTimeMs = run.TrainTimeMs, ValLoss = run.ValLoss, RunId = run.RunId,
-                    Problem = run.Verdict == "ok" ? null : ProblemOf(run),
-                };
-            }
         }
-        _nodes.Add(node);
-        journal.AddAttempt(new AgentAttemptRecord
+        var row = new AgentAttemptRecord
         {
             Session = sessionId, Node = id, ParentNode = parent?.Id, Stage = stage, CallId = answer.CallId, ReplyFormat = format,
-            Source = node.Source, SourceSha256 = node.Source is null ? null : Sha(node.Source), Verdict = node.Verdict, RunId = node.RunId,
-            Seed = node.RunId is null ? null : seed, TrainTimeMs = node.TrainTimeMs, ValLoss = node.ValLoss, Problem = node.Problem,
+            Source = program, SourceSha256 = program is null ? null : Sha(program), Verdict = node.Verdict, Problem = node.Problem,
             CreatedAt = DateTimeOffset.UtcNow,
-        });
-        journal.Note(string.Create(CultureInfo.InvariantCulture,
-            $"Node {id} ({format}): **{node.Verdict}**{Timed(node.TrainTimeMs, node.ValLoss)}" +
-            $"{(node.RunId is { } r ? $" (run {r})" : "")}{(node.Problem is null ? "" : $"\n\n```\n{Tail(node.Problem, 30)}\n```")}"));
-        return node;
+        };
+        AttemptRun? run = null;
+        if (program is null) journal.AddAttempt(row);
+        else
+        {
+            runs++;
+            (run, row) = Timed(row with { Verdict = ProgramRunner.Running, Seed = seed }, final: false, cancel);
+            node = node with
+            {
+                Source = program, Verdict = row.Verdict, TrainTimeMs = row.TrainTimeMs, ValLoss = row.ValLoss, RunId = row.RunId, Problem = row.Problem,
+            };
+        }
+        _nodes.Add(node);
+        journal.Note(NodeLine(node, format));
+        return program is not null && run is null ? null : node;
+    }
+
+    /// <summary>The transcript's line for a node's result.</summary>
+    public static string NodeLine(SolutionNode node, string format) => string.Create(CultureInfo.InvariantCulture,
+        $"Node {node.Id} ({format}): **{node.Verdict}**{Timed(node.TrainTimeMs, node.ValLoss)}" +
+        $"{(node.RunId is { } r ? $" (run {r})" : "")}{(node.Problem is null ? "" : $"\n\n```\n{Tail(node.Problem, 30)}\n```")}");
+
+    /// <summary>Times <paramref name="row"/>'s program: the attempt row is stored as 'running' first (with its runs row as
+    /// soon as that exists), then completed with the run's verdict; a run the user interrupts leaves it 'interrupted'.</summary>
+    (AttemptRun? Run, AgentAttemptRecord Row) Timed(AgentAttemptRecord row, bool final, CancellationToken cancel)
+    {
+        long id = journal.AddAttempt(row);
+        long? runId = null;
+        var run = runner.Run(row.Source!, row.Node, row.Seed!.Value, final, cancel, r => { runId = r; journal.AttemptRunStarted(id, r); });
+        var done = run is null
+            ? row with { Id = id, RunId = runId, Verdict = ProgramRunner.Interrupted, Problem = "stopped by the user during the run" }
+            : row with
+            {
+                Id = id, RunId = run.RunId, Verdict = run.Verdict, TrainTimeMs = run.TrainTimeMs, ValLoss = run.ValLoss,
+                Problem = run.Verdict == "ok" ? null : ProblemOf(run),
+            };
+        journal.UpdateAttempt(done);
+        return (run, done);
     }
 
     static string Timed(double? ms, double? loss) =>
         ms is { } t ? string.Create(CultureInfo.InvariantCulture, $", {t / 1000:F2} s, val_loss {loss:F4}") : "";
 
     /// <summary>What a debug node is told: the harness's problems, then the tail of the log (compile errors or output).</summary>
-    static string ProblemOf(AttemptRun run)
+    public static string ProblemOf(AttemptRun run)
     {
         var sb = new StringBuilder();
         if (run.ValLoss is { } loss && run.Verdict == "missed_target")
@@ -192,5 +277,5 @@ public sealed class AgentLoop(string scaffold, AgentBudget budget, TaskMaterial 
         return tail.Length > 6000 ? tail[^6000..] : tail;
     }
 
-    static string Sha(string source) => TaskManifest.Sha256Hex(Encoding.UTF8.GetBytes(source));
+    public static string Sha(string source) => TaskManifest.Sha256Hex(Encoding.UTF8.GetBytes(source));
 }

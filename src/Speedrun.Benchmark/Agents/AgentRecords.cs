@@ -53,6 +53,7 @@ public sealed record AgentAttemptRecord
 {
     public long Id { get; init; }
     public required string Session { get; init; }
+    /// <summary>The node (1, 2, ...); for a final run, the best node it ran, or 0 when no node produced a program.</summary>
     public required int Node { get; init; }
     public int? ParentNode { get; init; }
     /// <summary>draft, debug, improve, or final (a final run of the best node).</summary>
@@ -63,7 +64,8 @@ public sealed record AgentAttemptRecord
     public required string ReplyFormat { get; init; }
     public string? Source { get; init; }
     public string? SourceSha256 { get; init; }
-    /// <summary>A run verdict, or no_program / patch_failed / model_error when nothing could be run.</summary>
+    /// <summary>A run verdict, or no_program / patch_failed / model_error when nothing could be run; 'running' while
+    /// its run goes (a session killed then leaves it so until `--resume` completes it or marks it 'interrupted').</summary>
     public required string Verdict { get; init; }
     /// <summary>The runs row of the timed run, when there was one.</summary>
     public long? RunId { get; init; }

@@ -20,7 +20,8 @@ public sealed record CallPolicy(int Retries, TimeSpan Backoff, TimeSpan RequestT
 }
 
 /// <summary>What one call (with its retries) produced: the reply text and the id of the successful try, or the
-/// last error.</summary>
+/// last error; <see cref="Tries"/> is the number of the last try (every try of the node, a resumed node's earlier ones
+/// included).</summary>
 public sealed record ModelAnswer(string? Text, long? CallId, string? Error, int Tries);
 
 /// <summary>
@@ -32,10 +33,12 @@ public sealed class ModelCaller(IChatClient client, CallPolicy policy, Func<Mode
 {
     public const string SystemPrompt = AgentPrompts.System;
 
-    public ModelAnswer Ask(string session, int node, int? parent, string stage, string prompt, CancellationToken cancel)
+    /// <param name="firstTry">The number of the first try (a resumed node goes on after the tries recorded before).</param>
+    public ModelAnswer Ask(string session, int node, int? parent, string stage, string prompt, CancellationToken cancel, int firstTry = 1)
     {
         string? lastError = null;
-        for (int attempt = 1; attempt <= policy.Retries + 1; attempt++)
+        int lastTry = firstTry + policy.Retries;
+        for (int attempt = firstTry; attempt <= lastTry; attempt++)
         {
             cancel.ThrowIfCancellationRequested();
             var started = DateTimeOffset.UtcNow;
@@ -99,13 +102,14 @@ public sealed class ModelCaller(IChatClient client, CallPolicy policy, Func<Mode
                 Session = session, Node = node, ParentNode = parent, Stage = stage, Try = attempt, Prompt = redact(prompt),
                 LatencySeconds = clock.Elapsed.TotalSeconds, Error = lastError, StartedAt = started,
             });
-            if (!retryable || attempt == policy.Retries + 1) return new ModelAnswer(null, null, lastError, attempt);
-            var delay = policy.Delay(attempt, retryAfter);
+            if (!retryable || attempt == lastTry) return new ModelAnswer(null, null, lastError, attempt);
+            int retry = attempt - firstTry + 1;
+            var delay = policy.Delay(retry, retryAfter);
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"agent: model call for node {node} failed ({lastError}); retry {attempt} of {policy.Retries} in {delay.TotalSeconds:F1} s"));
+                $"agent: model call for node {node} failed ({lastError}); retry {retry} of {policy.Retries} in {delay.TotalSeconds:F1} s"));
             if (cancel.WaitHandle.WaitOne(delay)) cancel.ThrowIfCancellationRequested();
         }
-        return new ModelAnswer(null, null, lastError, policy.Retries + 1);
+        return new ModelAnswer(null, null, lastError, lastTry);
     }
 
     static string FirstLine(string text)

@@ -20,6 +20,9 @@ public sealed record TrackReport(string Track, double? TargetValLoss, ScoreRepor
 {
     /// <summary>Each hint setting over every task it was tried on (<see cref="HintAggregate"/>).</summary>
     public IReadOnlyList<HintAggregate> HintAggregates { get; init; } = [];
+
+    /// <summary>FSR by model × scaffold × hint setting, from `speedrun agent`'s final runs (<see cref="AgentScore"/>).</summary>
+    public IReadOnlyList<AgentScore> AgentScores { get; init; } = [];
 }
 
 /// <summary>
@@ -47,11 +50,13 @@ public sealed record BenchmarkReport(string StorePath, DateTimeOffset Created, I
                 .OrderBy(g => g.Key.Kind == RunLabel.AgentKind ? 0 : 1).ThenBy(g => g.Key.Record)
                 .SelectMany(g => OrderedVerdicts(g).Select(v => new VerdictCount(g.Key.Kind, g.Key.Record, v.Verdict, v.Count)))
                 .ToList();
+            var aggregates = HintAggregate.Compute(onTrack, name, resamples, seed: seed);
             reports.Add(new TrackReport(name, targetOf(name), scores, losses, verdicts,
                 onTrack.Count(r => r.Kind == RunLabel.Calibration), onTrack.Count(r => r.Kind == RunLabel.AgentKind),
                 onTrack.Select(r => r.Fingerprint).Distinct().Order(StringComparer.Ordinal).ToList())
             {
-                HintAggregates = HintAggregate.Compute(onTrack, name, resamples, seed: seed),
+                HintAggregates = aggregates,
+                AgentScores = AgentScore.Compute(onTrack, name, aggregates),
             });
         }
         return new BenchmarkReport(storePath, DateTimeOffset.UtcNow, reports);

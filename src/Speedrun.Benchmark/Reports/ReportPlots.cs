@@ -21,6 +21,7 @@ public static class ReportPlots
         "diverged" => Color.FromHex("#e377c2"),
         "no_metrics" => Color.FromHex("#7f7f7f"),
         "invalid" => Color.FromHex("#17becf"),
+        "no_program" => Color.FromHex("#bcbd22"),
         _ => Color.FromHex("#000000"),
     };
 

@@ -57,12 +57,13 @@ public static class ReportWriter
             ReportPlots.HintLevels(track, Path.Combine(outDir, HintPlot(track)));
             files.Add(HintPlot(track));
             Text(Path.ChangeExtension(HintPlot(track), ".csv"), HintCsv(track));
+            if (track.AgentScores.Count > 0) Text(AgentTable(track), AgentCsv(track));
         }
         Text(ScoresFile, JsonSerializer.Serialize(new
         {
             store = report.StorePath,
             created_utc = report.Created,
-            tracks = report.Tracks.Select(t => new { track = t.Track, target_val_loss = t.TargetValLoss, scores = t.Scores }),
+            tracks = report.Tracks.Select(t => new { track = t.Track, target_val_loss = t.TargetValLoss, scores = t.Scores, agents = t.AgentScores }),
         }, Json) + "\n");
         var document = Document(report);
         Text(MarkdownFile, Markdown(document));
@@ -74,6 +75,16 @@ public static class ReportWriter
     public static string LossPlot(TrackReport t) => $"loss-{t.Track}.png";
     public static string VerdictPlot(TrackReport t) => $"verdicts-{t.Track}.png";
     public static string HintPlot(TrackReport t) => $"hints-{t.Track}.png";
+    /// <summary>FSR by model × scaffold × hint setting (written when the track has `speedrun agent` final runs).</summary>
+    public static string AgentTable(TrackReport t) => $"agents-{t.Track}.csv";
+
+    static string AgentCsv(TrackReport track)
+    {
+        var csv = new Csv("track", "model", "scaffold", "hints", "agent", "tasks", "tasks_scored", "runs", "ok", "verdicts", "mean_fsr", "ci_low", "ci_high");
+        foreach (var a in track.AgentScores)
+            csv.Row(track.Track, a.Model, a.Scaffold, a.Hints, a.Agent, a.Tasks, a.TasksScored, a.Runs, a.Ok, a.VerdictsText, a.MeanFsr, a.Low, a.High);
+        return csv.ToString();
+    }
 
     static string HintCsv(TrackReport track)
     {
@@ -185,6 +196,20 @@ public static class ReportWriter
             {
                 doc.Add(new Paragraph("Cells that could not be scored:"));
                 doc.Add(new Bullets(t.Scores.Problems));
+            }
+
+            if (t.AgentScores.Count > 0)
+            {
+                doc.Add(new Heading(3, "Models × scaffolds × hints"));
+                doc.Add(new Paragraph("The final runs of `speedrun agent` sessions (agent label MODEL@SCAFFOLD; the search runs are left out), " +
+                                      "over every task they ran on: mean FSR is the mean over the scored tasks of each task's mean FSR, with a " +
+                                      "hierarchical bootstrap interval (tasks, then each task's calibrations and runs), as in the hint plot. A " +
+                                      "session that produced no program leaves `no_program` runs, which score 0. " +
+                                      $"Data: {AgentTable(t)}."));
+                doc.Add(new Table(["model", "scaffold", "hints", "tasks scored", "runs", "ok", "verdicts", "mean FSR", "95% CI"],
+                    [.. t.AgentScores.Select(a => (IReadOnlyList<string>)[
+                        a.Model, a.Scaffold, a.Hints, $"{a.TasksScored} of {a.Tasks}", a.Runs.ToString(Inv), a.Ok.ToString(Inv), a.VerdictsText,
+                        Number(a.MeanFsr), Interval(a.Low, a.High)])]));
             }
 
             doc.Add(new Heading(3, "Plots"));

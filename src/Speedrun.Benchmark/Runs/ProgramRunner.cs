@@ -48,7 +48,8 @@ public static partial class ProgramRunner
 {
     /// <summary>Every verdict a stored run can have. The last three are the harness's, not the program's: a run
     /// still going (or whose runner died), a run stopped by the user or its runner, and data the harness could
-    /// not use; they say nothing about the program and are left out of its score.</summary>
+    /// not use; they say nothing about the program and are left out of its score. (`speedrun agent` also stores
+    /// `no_program` for a final run of a session that produced no program: nothing ran, and it scores 0.)</summary>
     public static readonly string[] Verdicts =
         ["ok", "missed_target", "compile_error", "crashed", "timeout", "diverged", "no_metrics", "invalid",
          Running, Interrupted, DataError];

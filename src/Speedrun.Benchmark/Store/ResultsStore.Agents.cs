@@ -36,6 +36,21 @@ public sealed partial class ResultsStore
         if (cmd.ExecuteNonQuery() != 1) throw new InvalidOperationException($"{Path}: agent session {id} is not in the store.");
     }
 
+    /// <summary>Opens a stopped session again for `speedrun agent --resume`: status 'running', no end, best node or stop
+    /// reason until it finishes anew.</summary>
+    public void ReopenAgentSession(string id)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = """
+            UPDATE agent_sessions SET status = 'running', best_node = NULL, stop_reason = NULL, finished_at = NULL WHERE id = $id
+            """;
+        Bind(cmd, "$id", id);
+        if (cmd.ExecuteNonQuery() != 1) throw new InvalidOperationException($"{Path}: agent session {id} is not in the store.");
+    }
+
+    /// <summary>The session stored under <paramref name="id"/>, or null.</summary>
+    public AgentSessionRecord? AgentSession(string id) => AgentSessions().FirstOrDefault(s => s.Id == id);
+
     public long AddModelCall(ModelCallRecord c)
     {
         using var cmd = _db.CreateCommand();
@@ -65,6 +80,28 @@ public sealed partial class ResultsStore
         Bind(cmd, "$verdict", a.Verdict); Bind(cmd, "$run", a.RunId); Bind(cmd, "$seed", a.Seed); Bind(cmd, "$ms", a.TrainTimeMs);
         Bind(cmd, "$loss", Finite(a.ValLoss)); Bind(cmd, "$problem", a.Problem); Bind(cmd, "$created", a.CreatedAt.UtcDateTime.ToString("O"));
         return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Completes an attempt row added with verdict 'running': its verdict, run, seed, numbers and problem.</summary>
+    public void UpdateAgentAttempt(AgentAttemptRecord a)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = """
+            UPDATE agent_attempts SET verdict = $verdict, run_id = $run, seed = $seed, train_time_ms = $ms, val_loss = $loss, problem = $problem
+            WHERE id = $id AND session_id = $session
+            """;
+        Bind(cmd, "$verdict", a.Verdict); Bind(cmd, "$run", a.RunId); Bind(cmd, "$seed", a.Seed); Bind(cmd, "$ms", a.TrainTimeMs);
+        Bind(cmd, "$loss", Finite(a.ValLoss)); Bind(cmd, "$problem", a.Problem); Bind(cmd, "$id", a.Id); Bind(cmd, "$session", a.Session);
+        if (cmd.ExecuteNonQuery() != 1) throw new InvalidOperationException($"{Path}: attempt {a.Id} of agent session {a.Session} is not in the store.");
+    }
+
+    /// <summary>Links an attempt to the runs row its program is being timed in (set as soon as the row exists).</summary>
+    public void SetAgentAttemptRun(long attempt, long run)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = "UPDATE agent_attempts SET run_id = $run WHERE id = $id";
+        Bind(cmd, "$run", run); Bind(cmd, "$id", attempt);
+        if (cmd.ExecuteNonQuery() != 1) throw new InvalidOperationException($"{Path}: agent attempt {attempt} is not in the store.");
     }
 
     /// <summary>Every agent session, oldest first.</summary>

@@ -69,8 +69,8 @@ internal sealed class BenchmarkSession : IDisposable
 
     /// <summary>Runs <paramref name="programPath"/> once and stores it: the row is written as 'running' before the
     /// program starts and completed when it ends. Null when the user interrupted the run (stored as 'interrupted';
-    /// its folder stays).</summary>
-    public RunRecord? Run(string programPath, RunLabel label, int seed, string folderLabel, CancellationToken cancel)
+    /// its folder stays). <paramref name="onStarted"/> gets the row's id once it is stored, before the program starts.</summary>
+    public RunRecord? Run(string programPath, RunLabel label, int seed, string folderLabel, CancellationToken cancel, Action<long>? onStarted = null)
     {
         var (uid, outDir) = NewRunFolder(folderLabel, seed);
         var what = label.Kind == RunLabel.Calibration
@@ -94,6 +94,7 @@ internal sealed class BenchmarkSession : IDisposable
         var official = Catalog.Records.FirstOrDefault(r => r.Number == label.Record)?.OfficialTimeMinutes;
         var limit = Limit ?? TimeSpan.FromMinutes(Track.TimeLimitFor(official));
         long id = _store.Start(startRow, started + limit + DeadlineMargin);
+        onStarted?.Invoke(id);
 
         var progress = new ProgressLine(Console.IsErrorRedirected, Console.Error);
         ProgramRunOutcome outcome;
@@ -132,6 +133,28 @@ internal sealed class BenchmarkSession : IDisposable
         Console.WriteLine(ResultLine(record));
         foreach (var p in outcome.Problems) Console.Error.WriteLine($"  - {p}");
         return record;
+    }
+
+    /// <summary>
+    /// Stores an agent run that never ran: the agent's session ended without any program (verdict
+    /// <paramref name="verdict"/>, no folder, no time, <paramref name="why"/> as its problem). Like a program that fails,
+    /// it scores 0 and its task's cell counts it, on this machine's fingerprint and the same track and record versions a
+    /// timed run would have recorded.
+    /// </summary>
+    public RunRecord RecordUnrun(RunLabel label, int seed, string folderLabel, string verdict, string why)
+    {
+        var started = DateTimeOffset.UtcNow;
+        var row = new RunRecord
+        {
+            Uid = $"{started:yyyyMMdd-HHmmss}-{folderLabel}-{Track.Name}-s{seed}-{Guid.NewGuid().ToString("N")[..8]}",
+            Kind = label.Kind, Record = label.Record, Hints = label.Hints, Agent = label.Agent, Track = Track.Name, Seed = seed,
+            Verdict = verdict, Fingerprint = _machineFingerprint.Value, Device = Device ?? "auto", SourceSha256 = TaskManifest.Sha256Hex([]),
+            Source = "", Problems = why, StartedAt = started, TrackSha256 = Sha256(TrackFile),
+            ReferenceSha256 = label.Kind == RunLabel.AgentKind ? ReferenceSha256(label.Record) : null, Session = SessionId,
+        };
+        var stored = row with { Id = _store.Add(row) };
+        Console.WriteLine(ResultLine(stored));
+        return stored;
     }
 
     /// <summary>

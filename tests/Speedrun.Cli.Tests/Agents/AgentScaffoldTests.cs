@@ -41,7 +41,7 @@ public sealed class AgentLadder : IDisposable
 /// fixture ladder as `speedrun run` times it. Each test checks the store (session, calls, attempts, runs), the
 /// transcript and, where it means something, the FSR `speedrun score` computes.
 /// </summary>
-public sealed class AgentScaffoldTests(AgentLadder ladder, ITestOutputHelper output) : IClassFixture<AgentLadder>
+public sealed partial class AgentScaffoldTests(AgentLadder ladder, ITestOutputHelper output) : IClassFixture<AgentLadder>
 {
     const string Key = "sk-test-Zq8Wv3Kx-never-stored";
     const string KeyVariable = "SPEEDRUN_TEST_MODEL_KEY";
@@ -215,10 +215,47 @@ public sealed class AgentScaffoldTests(AgentLadder ladder, ITestOutputHelper out
         Assert.Equal(3, run.Requests.Count);
         Assert.Equal([1, 2, 3], run.Calls.Select(c => c.Try));
         Assert.All(run.Calls, c => Assert.StartsWith("HTTP 429", c.Error));
-        var node = Assert.Single(run.Attempts);
-        Assert.Equal(("model_error", (long?)null), (node.Verdict, node.RunId));
+        var node = run.Attempts[0];
+        Assert.Equal(("draft", "model_error", (long?)null), (node.Stage, node.Verdict, node.RunId));
         Assert.Contains("failed after 3 tries", node.Problem);
+        // No program, so nothing ran; each of the three default seeds is stored as a no_program run, which scores 0.
+        Assert.Equal(["final", "final", "final"], run.Attempts.Skip(1).Select(a => a.Stage));
+        Assert.All(run.Attempts.Skip(1), a => Assert.Equal((0, "no_program"), (a.Node, a.Verdict)));
+        Assert.Equal([0, 1, 2], run.Attempts.Skip(1).Select(a => a.Seed));
         Assert.Equal("no_program", run.Session.Status);
         Assert.Contains("no node produced a program", run.Cli.Stdout);
+        var cell = Cell("always-429@flat");
+        Assert.Equal((3, 0, 0.0), (cell.GetProperty("runs").GetInt32(), cell.GetProperty("ok").GetInt32(), cell.GetProperty("mean_fsr").GetDouble()));
+    }
+
+    [Fact]
+    public void A_flat_model_that_answers_without_a_program_still_leaves_a_score_row_of_zero()
+    {
+        var run = Agent([new ScriptedReply("I would rather not write code today; try lowering the learning rate.")],
+            "prose-only", Scaffolds.Flat, "--seeds", "2");
+        Assert.True(run.Cli.ExitCode == 1, run.Cli.ToString());
+        // The one call and every attempt are stored: the draft (no program in the reply) and one final row per seed.
+        var call = Assert.Single(run.Calls);
+        Assert.Contains("rather not write code", call.Response);
+        Assert.Equal(["draft", "final", "final"], run.Attempts.Select(a => a.Stage));
+        Assert.Equal(("no_program", "none", call.Id), (run.Attempts[0].Verdict, run.Attempts[0].ReplyFormat, run.Attempts[0].CallId));
+        Assert.Contains("no ```csharp block", run.Attempts[0].Problem);
+        Assert.All(run.Attempts.Skip(1), a => Assert.Equal("no_program", a.Verdict));
+        // The final runs: runs rows under the agent's own label that never ran (no folder, no time), on this machine's
+        // fingerprint and the versions a timed run records, so `speedrun score` has a cell for them.
+        var runs = RunsOf(run);
+        Assert.Equal(2, runs.Count);
+        Assert.All(runs, r => Assert.Equal(("agent", "prose-only@flat", "1,2", "no_program"), (r.Kind, r.Agent, r.Hints, r.Verdict)));
+        Assert.All(runs, r => Assert.Equal((null, null, ""), (r.TrainTimeMs, r.OutDir, r.Source)));
+        Assert.All(runs, r => Assert.Contains("no ```csharp block", r.Problems));
+        var calibration = ladder.Repo.StoredRuns(withText: false).First(r => r.Kind == "calibration");
+        Assert.All(runs, r => Assert.Equal((calibration.Fingerprint, calibration.TrackSha256), (r.Fingerprint, r.TrackSha256)));
+        Assert.Equal("no_program", run.Session.Status);
+        var cell = Cell("prose-only@flat");
+        Assert.Equal((2, 0, 0.0), (cell.GetProperty("runs").GetInt32(), cell.GetProperty("ok").GetInt32(), cell.GetProperty("mean_fsr").GetDouble()));
+        Assert.Equal(2, cell.GetProperty("verdicts").GetProperty("no_program").GetInt32());
+        Assert.Equal([0.0, 0.0], cell.GetProperty("fsr").EnumerateArray().Select(f => f.GetDouble()));
+        Assert.Contains("FSR of prose-only@flat on task 1, hints 1,2: mean 0.000 over 2 final runs", run.Cli.Stdout);
+        Assert.Contains("Final run, seed 1: **no_program**", run.Transcript);
     }
 }
