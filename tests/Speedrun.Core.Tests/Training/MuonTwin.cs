@@ -32,6 +32,13 @@ sealed class MuonTwin
         /// <summary>NS5's step as B = b·A + (c·A)·A, X = a·X + B·X (records 11+) rather than B = A·X,
         /// X = a·X + b·B + (c·A)·B.</summary>
         public bool Reassociated { get; init; }
+        /// <summary>Momentum as lerps (records 15+): buf ← lerp(buf, g, 1 − m), direction lerp(g, buf, m), rather than
+        /// buf ← m·buf + g, direction g + m·buf. At a fixed m the lerp direction is (1 − m) times the other, which NS5's
+        /// normalisation undoes; while m warms up the weights of past gradients differ.</summary>
+        public bool LerpMomentum { get; init; }
+        /// <summary>With <see cref="RoundUpdate"/>: the shape scale applied after the rounding, W −= lr·scale·bf16(NS5)
+        /// (records 15+), rather than W −= lr·bf16(scale·NS5).</summary>
+        public bool ScaleAfterRounding { get; init; }
     }
 
     /// <summary>Record 3: one NS5 per matrix, no shape scale.</summary>
@@ -52,6 +59,9 @@ sealed class MuonTwin
     /// <summary>Record 11: NS5 re-associated.</summary>
     public static Options Record11 { get; } = Record8 with { Reassociated = true };
 
+    /// <summary>Records 15+: momentum as lerps, the shape scale applied after the update's bf16 rounding.</summary>
+    public static Options Record15 { get; } = Record11 with { LerpMomentum = true, ScaleAfterRounding = true };
+
     readonly List<(Parameter Param, TTensor Buffer)> _state;
     readonly double _lr;
     readonly Options _options;
@@ -71,8 +81,17 @@ sealed class MuonTwin
         foreach (var (p, buffer) in _state)
         {
             var g = p.grad!;
-            buffer.mul_(Momentum).add_(g);
-            var direction = _options.Nesterov ? g + Momentum * buffer : buffer;
+            TTensor direction;
+            if (_options.LerpMomentum)
+            {
+                buffer.add_((1 - Momentum) * (g - buffer));
+                direction = g + Momentum * (buffer - g);
+            }
+            else
+            {
+                buffer.mul_(Momentum).add_(g);
+                direction = _options.Nesterov ? g + Momentum * buffer : buffer;
+            }
             long rows = direction.shape[0], cols = direction.shape[1];
             TTensor update;
             double scale;
@@ -86,7 +105,8 @@ sealed class MuonTwin
                 update = NewtonSchulz5(direction);
                 scale = _options.Scale(rows, cols);
             }
-            if (_options.RoundUpdate) p.sub_(_lr * Bf16(scale * update));
+            if (_options.RoundUpdate && _options.ScaleAfterRounding) p.sub_(_lr * scale * Bf16(update));
+            else if (_options.RoundUpdate) p.sub_(_lr * Bf16(scale * update));
             else p.sub_(_lr * scale * update);
         }
     }

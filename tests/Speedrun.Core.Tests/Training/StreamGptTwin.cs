@@ -11,7 +11,8 @@ namespace Speedrun.Core.Tests.Training;
 /// U-net (as <see cref="RotaryGptTwin.Record11"/> computes it) with attention written out densely: scores =
 /// q·kᵀ/√D, every pair the mask hides set to −∞, softmax, times v. The mask is built from the stream as a T × T
 /// table: causal (k ≤ q), same document (document ids = running count of end-of-text tokens) and within the window
-/// (q − k &lt; <see cref="Window"/>). <see cref="Options"/> says which record's model it is.
+/// (q − k &lt; <see cref="Window"/>), and from record 15 on only where the record's hand-built block mask keeps the
+/// pair of blocks (<see cref="Options.BlockMask"/>). <see cref="Options"/> says which record's model it is.
 /// </summary>
 sealed class StreamGptTwin
 {
@@ -22,6 +23,48 @@ sealed class StreamGptTwin
         FirstLayerValues,
         /// <summary>v = (1 − λ)·v + λ·ve, ve a Dim-wide slice of the value embedding vte.weight (record 14).</summary>
         ValueEmbeddings,
+        /// <summary>v = λ0·v + λ1·ve with the two scalars h.{l}.attn.lambdas, ve a Dim-wide slice of vte.weight (record
+        /// 15) or a table ve.{i}.weight (records 16+, found by name); v = λ0·v in a layer the layout gives none
+        /// (records 17+).</summary>
+        ValueEmbeddingLambdas,
+    }
+
+    /// <summary>Which value embedding (a slice of vte.weight, or a table ve.{i}.weight) layer l of L mixes in.</summary>
+    public enum ValueEmbeddingLayout
+    {
+        /// <summary>Its own, slice l (record 14: L slices).</summary>
+        OwnLayer,
+        /// <summary>The U-net's: encoder layer i slice i, decoder layer L/2 + i slice L/2 − 1 − i (records 15-16: L/2
+        /// slices or tables).</summary>
+        Mirrored,
+        /// <summary>The first n layers tables 0 … n − 1 and the last n the same again, in the same order; none between
+        /// (records 17+, n the tables there are).</summary>
+        FirstAndLast,
+    }
+
+    /// <summary>The rotary frequencies.</summary>
+    public enum RotaryFrequencies
+    {
+        /// <summary>1 / 10000^(2i/D) for each of the D/2 pairs (records 12-16).</summary>
+        Full,
+        /// <summary>(1/1024)^(i/(D/4 − 1)) for i below D/4 (torch.linspace(0, 1, D/4) as the exponents, in fp32), then
+        /// zeros: the second quarter's pairs pass through unrotated (records 17+).</summary>
+        HalfTruncated,
+    }
+
+    /// <summary>Which pairs of blocks that the record's hand-built block mask keeps are full (seen whole, the element
+    /// mask not evaluated) rather than partial (records 15+, <see cref="Options.BlockMask"/>).</summary>
+    public enum FullPairs
+    {
+        /// <summary>None: the element mask decides in every kept pair (record 15).</summary>
+        None,
+        /// <summary>Key block strictly earlier, both blocks wholly in one and the same document (records 16+). In such
+        /// a pair the element mask (causal ∧ same document) shows every key anyway.</summary>
+        OneDocument,
+        /// <summary>A mutation: every strictly earlier kept pair full, those straddling a document boundary too.</summary>
+        EveryEarlier,
+        /// <summary>A mutation: the one-document pairs dropped instead of kept full.</summary>
+        OneDocumentHidden,
     }
 
     /// <summary>How the rotary angles t·inv_freq are computed before their cos and sin (always rounded to bf16).</summary>
@@ -44,12 +87,29 @@ sealed class StreamGptTwin
         /// <summary>Keys at least the window back hidden.</summary>
         public bool WindowTerm { get; init; } = true;
         public ValueMixing Values { get; init; } = ValueMixing.FirstLayerValues;
-        /// <summary>With <see cref="ValueMixing.ValueEmbeddings"/>: which Dim-wide column slice of vte.weight layer l
-        /// mixes in (record 14: its own, slice l).</summary>
-        public Func<int, int> ValueEmbeddingSlice { get; init; } = layer => layer;
+        /// <summary>With value embeddings: which slice or table each layer mixes in.</summary>
+        public ValueEmbeddingLayout Layout { get; init; } = ValueEmbeddingLayout.OwnLayer;
+        /// <summary>A mutation's override of <see cref="Layout"/>: the slice of vte.weight, or the table ve.{i}.weight,
+        /// layer l mixes in (null: none).</summary>
+        public Func<int, int?>? ValueEmbeddingSlice { get; init; }
         public RotaryAngles Angles { get; init; } = RotaryAngles.Fp32;
+        public RotaryFrequencies Frequencies { get; init; } = RotaryFrequencies.Full;
         /// <summary>The logits are capped as c·tanh(z/c).</summary>
         public double Softcap { get; init; } = 30;
+        /// <summary>
+        /// Records 15+: the record builds its block mask by hand, keeping the pair (query block, key block) when the key
+        /// block is not later, fewer than ⌈<see cref="Window"/> / <see cref="BlockSize"/>⌉ blocks back, and the two
+        /// blocks' document ranges (the documents of their first and last tokens) overlap; a query sees a key only in a
+        /// kept pair, and there only where the pair is full (<see cref="Full"/>) or the element mask shows it
+        /// (FlexAttention's semantics). So where the window is not a whole number of blocks behind a query's block
+        /// (record 15's token window), a key the element mask shows can lie in a block the block mask drops. Records
+        /// 12-14 (false): create_block_mask keeps every block pair with a visible element, and the element mask alone
+        /// decides.
+        /// </summary>
+        public bool BlockMask { get; init; }
+        public FullPairs Full { get; init; } = FullPairs.None;
+        /// <summary>The block size the program runs at (the tests': <see cref="StreamRecordOracle.BlockSize"/>).</summary>
+        public int BlockSize { get; init; } = StreamRecordOracle.BlockSize;
     }
 
     /// <summary>Record 12: record 11's model on one stream under the document and window mask.</summary>
@@ -62,6 +122,36 @@ sealed class StreamGptTwin
     /// <summary>Record 14: each layer's own slice of the value embeddings in place of layer 0's values; bf16 rotary
     /// angles.</summary>
     public static Options Record14 { get; } = Record13 with { Values = ValueMixing.ValueEmbeddings, Angles = RotaryAngles.Bf16 };
+
+    /// <summary>Record 15: L/2 slices of vte mirrored over the U-net, mixed as v = λ0·v + λ1·ve (h.{l}.attn.lambdas);
+    /// the hand-built block mask (every kept pair partial, ⌈window/block⌉ blocks) over the element mask, which keeps its
+    /// token window.</summary>
+    public static Options Record15 { get; } = Record14 with
+    {
+        Values = ValueMixing.ValueEmbeddingLambdas, Layout = ValueEmbeddingLayout.Mirrored, BlockMask = true,
+    };
+
+    /// <summary>Record 16: the same maths from L/2 separate tables ve.{i}.weight; the window in whole blocks (set
+    /// <see cref="Window"/> to blocks·BlockSize), the element mask causal ∧ same document only; full pairs where both
+    /// blocks lie wholly in one document.</summary>
+    public static Options Record16 { get; } = Record15 with { WindowTerm = false, Full = FullPairs.OneDocument };
+
+    /// <summary>Record 17: tables for the first and last n layers only (v = λ0·v between); half-truncated rotary with
+    /// fp32 angles; the head's rows (the vocabulary padded to a multiple of 128) from lm_head.weight; a layer without
+    /// attention parameters (hp.LayerWithoutAttention) has no attention branch.</summary>
+    public static Options Record17 { get; } = Record16 with
+    {
+        Layout = ValueEmbeddingLayout.FirstAndLast, Frequencies = RotaryFrequencies.HalfTruncated, Angles = RotaryAngles.Fp32,
+    };
+
+    /// <summary>The slice or table layer <paramref name="layer"/> of <paramref name="layers"/> mixes in under
+    /// <paramref name="layout"/> with <paramref name="tables"/> slices or tables; null for none.</summary>
+    public static int? ValueEmbeddingOf(ValueEmbeddingLayout layout, int layer, int layers, int tables) => layout switch
+    {
+        ValueEmbeddingLayout.OwnLayer => layer,
+        ValueEmbeddingLayout.Mirrored => layer < layers / 2 ? layer : layers - 1 - layer,
+        _ => layer < tables ? layer : layer >= layers - tables ? layer - (layers - tables) : null,
+    };
 
     const double RotaryBase = 10000;
     static readonly double NormEps = Math.Pow(2, -23);
@@ -79,7 +169,7 @@ sealed class StreamGptTwin
         _p = weights.ToDictionary(
             w => w.Name,
             w => new Parameter(torch.tensor(w.Values.Select(v => (double)v).ToArray(), w.Shape.Select(d => (long)d).ToArray())));
-        var (cos, sin) = RotaryTables(size.SequenceLength, size.HeadDim, options.Angles);
+        var (cos, sin) = RotaryTables(size.SequenceLength, size.HeadDim, options.Angles, options.Frequencies);
         (_cos, _sin) = (cos.view(1, size.SequenceLength, 1, size.HeadDim / 2), sin.view(1, size.SequenceLength, 1, size.HeadDim / 2));
     }
 
@@ -87,19 +177,25 @@ sealed class StreamGptTwin
     public IReadOnlyDictionary<string, Parameter> Parameters => _p;
 
     /// <summary>How many positions back a query sees; from record 13 on the oracle sets it every step, as the program sets its
-    /// model's AttentionWindow.</summary>
+    /// model's AttentionWindow (records 16+: the window's blocks times the block size, the tokens its blocks span).</summary>
     public int Window { get; set; }
 
     /// <summary>The tables the record keeps in bf16 (and rounds after each step): the token embedding and, where the
-    /// model has them, the value embeddings.</summary>
-    public IEnumerable<Parameter> Embeddings => new[] { "wte.weight", "vte.weight" }.Where(_p.ContainsKey).Select(n => _p[n]);
+    /// model has them, the value embeddings (vte.weight, or the tables ve.{i}.weight).</summary>
+    public IEnumerable<Parameter> Embeddings =>
+        _p.Where(p => p.Key is "wte.weight" or "vte.weight" || p.Key.StartsWith("ve.")).Select(p => p.Value);
 
-    /// <summary>cos and sin of the angles t·inv_freq, inv_freq = 1 / base^(2i/D), for t below
-    /// <paramref name="positions"/> and i below D/2, (positions, D/2) each, rounded to bf16 (as float64 values).</summary>
-    public static (TTensor Cos, TTensor Sin) RotaryTables(int positions, int headDim, RotaryAngles angles)
+    /// <summary>cos and sin of the angles t·inv_freq for t below <paramref name="positions"/> and i below D/2,
+    /// inv_freq = 1 / base^(2i/D) (or <see cref="RotaryFrequencies.HalfTruncated"/>'s), (positions, D/2) each, rounded
+    /// to bf16 (as float64 values).</summary>
+    public static (TTensor Cos, TTensor Sin) RotaryTables(int positions, int headDim, RotaryAngles angles,
+        RotaryFrequencies frequencies = RotaryFrequencies.Full)
     {
         static TTensor Round(TTensor fp32) => fp32.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32);
-        var inverseFrequency = 1.0f / torch.tensor((float)RotaryBase).pow(torch.arange(0, headDim, 2, ScalarType.Float32) / headDim);
+        var inverseFrequency = frequencies == RotaryFrequencies.HalfTruncated
+            ? torch.cat([torch.pow(1f / 1024, torch.linspace(0, 1, headDim / 4, ScalarType.Float32)),
+                torch.zeros(headDim / 4, ScalarType.Float32)])
+            : 1.0f / torch.tensor((float)RotaryBase).pow(torch.arange(0, headDim, 2, ScalarType.Float32) / headDim);
         var position = torch.arange(positions, ScalarType.Float32);
         // A product of two bf16 values is exact in fp32, so rounding it once gives the bf16 product.
         var theta = angles == RotaryAngles.Bf16
@@ -115,13 +211,31 @@ sealed class StreamGptTwin
         var position = arange(t, ScalarType.Int64);
         TTensor q = position.unsqueeze(1), k = position.unsqueeze(0);
         var visible = k.le(q);
-        if (_options.DocumentTerm)
-        {
-            var documents = torch.tensor(inputs.Select(i => (long)i).ToArray()).eq(_endOfText).to_type(ScalarType.Int64).cumsum(0);
-            visible = visible.logical_and(documents.unsqueeze(1).eq(documents.unsqueeze(0)));
-        }
+        var documents = torch.tensor(inputs.Select(i => (long)i).ToArray()).eq(_endOfText).to_type(ScalarType.Int64).cumsum(0);
+        if (_options.DocumentTerm) visible = visible.logical_and(documents.unsqueeze(1).eq(documents.unsqueeze(0)));
         if (_options.WindowTerm) visible = visible.logical_and((q - k).lt(Window));
-        return visible;
+        if (!_options.BlockMask) return visible;
+
+        // Records 15+: the block pairs the record keeps, and of those the full ones, spread over their positions.
+        int size = _options.BlockSize;
+        if (t % size != 0) throw new ArgumentException($"{t} positions are not whole blocks of {size}.");
+        var block = torch.tensor(Enumerable.Range(0, (int)t).Select(i => (long)(i / size)).ToArray());
+        var ranges = documents.view(-1, size);
+        var (low, high) = (ranges.select(1, 0).index_select(0, block), ranges.select(1, size - 1).index_select(0, block)); // per position
+        TTensor queryBlock = block.unsqueeze(1), keyBlock = block.unsqueeze(0);
+        TTensor lowQ = low.unsqueeze(1), highQ = high.unsqueeze(1), lowK = low.unsqueeze(0), highK = high.unsqueeze(0);
+        long windowBlocks = (Window + size - 1) / size;
+        var kept = keyBlock.le(queryBlock).logical_and((queryBlock - keyBlock).lt(windowBlocks))
+            .logical_and(lowQ.le(highK)).logical_and(lowK.le(highQ));
+        var earlier = keyBlock.lt(queryBlock);
+        var oneDocument = earlier.logical_and(lowQ.eq(highK)).logical_and(lowK.eq(highQ));
+        return _options.Full switch
+        {
+            FullPairs.None => kept.logical_and(visible),
+            FullPairs.OneDocument => kept.logical_and(oneDocument.logical_or(visible)),
+            FullPairs.EveryEarlier => kept.logical_and(earlier.logical_or(visible)),
+            _ => kept.logical_and(oneDocument.logical_not()).logical_and(visible),
+        };
     }
 
     TTensor Bf16(TTensor x) => _options.Bf16Compute ? Round(x) : x;
@@ -158,33 +272,50 @@ sealed class StreamGptTwin
         var idx = torch.tensor(inputs.Select(i => (long)i).ToArray());
         var x = Bf16(Rms(_p["wte.weight"].index_select(0, idx).view(1, t, c)));
         var x0 = x;
-        // Record 14's value embeddings: one row of vte per token, Layers·Dim wide (bf16 values, used as they are).
-        var ve = _options.Values == ValueMixing.ValueEmbeddings ? _p["vte.weight"].index_select(0, idx).view(1, t, -1) : null;
         TTensor? v1 = null;
         int encoder = _size.Layers / 2;
         var skips = new Stack<TTensor>();
         for (int l = 0; l < _size.Layers; l++)
         {
             if (l >= encoder) x = Bf16(x + _p["skip_weights"][l - encoder] * skips.Pop());
-            var mixed = ve?.narrow(-1, (long)_options.ValueEmbeddingSlice(l) * c, c);
-            (x, v1) = Block(l, x, x0, mixed ?? v1, hidden);
+            var mixed = _options.Values == ValueMixing.FirstLayerValues ? v1 : ValueEmbedding(l, idx);
+            (x, v1) = Block(l, x, x0, mixed, hidden);
             if (l < encoder) skips.Push(x);
         }
         x = Bf16(Rms(x));
         var logits = Bf16(Linear(x, "lm_head.weight"));
         logits = Bf16(_options.Softcap * torch.tanh(logits / _options.Softcap));
         var tgt = torch.tensor(targets.Select(i => (long)i).ToArray());
-        return nn.functional.cross_entropy(logits.view(-1, _size.Vocab), tgt);
+        return nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), tgt); // every row of the head (record 17: padded)
+    }
+
+    /// <summary>The value embedding layer <paramref name="l"/> mixes in, (1, T, C), one row per token (bf16 values, used
+    /// as they are): a Dim-wide slice of vte.weight (records 14-15) or the table ve.{i}.weight (16+); null for none.</summary>
+    TTensor? ValueEmbedding(int l, TTensor idx)
+    {
+        var (t, c) = (_size.SequenceLength, _size.Dim);
+        bool sliced = _p.ContainsKey("vte.weight");
+        int tables = sliced ? (int)(_p["vte.weight"].shape[1] / c) : _p.Keys.Count(n => n.StartsWith("ve."));
+        int? which = _options.ValueEmbeddingSlice is { } slice ? slice(l) : ValueEmbeddingOf(_options.Layout, l, _size.Layers, tables);
+        if (which is not int i) return null;
+        return sliced
+            ? _p["vte.weight"].index_select(0, idx).view(1, t, -1).narrow(-1, (long)i * c, c)
+            : _p[$"ve.{i}.weight"].index_select(0, idx).view(1, t, c);
     }
 
     /// <summary>One block; <paramref name="mixed"/> is what its values mix in (null in layer 0 of records 9-13, which
-    /// mixes its own values and returns them as v1 for the later layers).</summary>
-    (TTensor X, TTensor V1) Block(int l, TTensor x, TTensor x0, TTensor? mixed, TTensor hidden)
+    /// mixes its own values and returns them as v1 for the later layers). A block without attention parameters
+    /// (record 17's hp.LayerWithoutAttention) is x0-mixing and MLP only.</summary>
+    (TTensor X, TTensor? V1) Block(int l, TTensor x, TTensor x0, TTensor? mixed, TTensor hidden)
     {
         string h = $"h.{l}";
         x = Bf16(_p[$"{h}.lambdas"][0] * x + _p[$"{h}.lambdas"][1] * x0);
-        var (y, v) = Attention(l, Bf16(Rms(x)), mixed, hidden);
-        x = Bf16(x + Bf16(Linear(y, $"{h}.attn.c_proj.weight")));
+        TTensor? v = mixed;
+        if (_p.ContainsKey($"{h}.attn.c_q.weight"))
+        {
+            (var y, v) = Attention(l, Bf16(Rms(x)), mixed, hidden);
+            x = Bf16(x + Bf16(Linear(y, $"{h}.attn.c_proj.weight")));
+        }
         var mlp = Bf16(Linear(Bf16(Rms(x)), $"{h}.mlp.c_fc.weight"));
         mlp = Bf16(nn.functional.relu(mlp).square());
         x = Bf16(x + Bf16(Linear(mlp, $"{h}.mlp.c_proj.weight")));
@@ -192,7 +323,8 @@ sealed class StreamGptTwin
     }
 
     /// <summary>Attention of the normed x (1, T, C) under the mask (<paramref name="hidden"/>: the pairs it hides), its
-    /// values v mixed with <paramref name="mixed"/> (1, T, C) as v = (1 − λ)·v + λ·mixed (v itself when null).</summary>
+    /// values v mixed with <paramref name="mixed"/> (1, T, C) as v = (1 − λ)·v + λ·mixed (v itself when null), or
+    /// (<see cref="ValueMixing.ValueEmbeddingLambdas"/>) as v = λ0·v + λ1·mixed (λ0·v when null).</summary>
     (TTensor Y, TTensor V1) Attention(int l, TTensor x, TTensor? mixed, TTensor hidden)
     {
         var (t, c, d) = (_size.SequenceLength, _size.Dim, _size.HeadDim);
@@ -202,8 +334,16 @@ sealed class StreamGptTwin
         var k = Bf16(Rotary(Bf16(Rms(Heads(Bf16(Linear(x, $"{a}.c_k.weight")))))));
         var v = Heads(Bf16(Linear(x, $"{a}.c_v.weight")));
         var other = mixed is null ? v : Heads(mixed);
-        var lambda = _p[$"{a}.lamb"];
-        v = Bf16((1 - lambda) * v + lambda * other);
+        if (_options.Values == ValueMixing.ValueEmbeddingLambdas)
+        {
+            var lambdas = _p[$"{a}.lambdas"];
+            v = Bf16(mixed is null ? lambdas[0] * v : lambdas[0] * v + lambdas[1] * other);
+        }
+        else
+        {
+            var lambda = _p[$"{a}.lamb"];
+            v = Bf16((1 - lambda) * v + lambda * other);
+        }
         var (qh, kh, vh) = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)); // (1, H, T, D)
         var scores = qh.matmul(kh.transpose(-2, -1)) / Math.Sqrt(d);
         var p = scores.masked_fill(hidden, double.NegativeInfinity).softmax(-1); // the diagonal is always visible

@@ -46,38 +46,49 @@ static class StreamRecordOracle
 
     /// <summary>The record's model at <see cref="Size"/>, every zero matrix filled as ModernRecordOracle fills them (so
     /// that no gradient hides behind a zero matrix).</summary>
-    public static RecordGpt Ours(string record, int seed, params (string, object)[] settings)
+    public static RecordGpt Ours(string record, int seed, params (string, object)[] settings) => Ours(record, Size, seed, settings);
+
+    /// <summary>The same at another size than <see cref="Size"/> (more layers, another vocabulary; the stream stays
+    /// Size.SequenceLength long).</summary>
+    public static RecordGpt Ours(string record, OracleSizes size, int seed, params (string, object)[] settings)
     {
-        var ours = new RecordGpt(record, Size, seed, [.. Settings, .. settings]);
+        var ours = new RecordGpt(record, size, seed, [.. Settings, .. settings]);
         ours.FillZeroParameters(FillSeed + seed);
         return ours;
     }
 
-    /// <summary>The twin of <paramref name="ours"/> from its current weights.</summary>
-    public static StreamGptTwin Twin(RecordGpt ours, int window, StreamGptTwin.Options options) =>
-        new(Size, window, EndOfText, ours.Model.NamedParameters().Select(p => (p.Name, p.Value.ToArray(), p.Value.Shape)), options);
+    /// <summary>The twin of <paramref name="ours"/> from its current weights, and any <paramref name="extra"/> weights (a
+    /// mutation's, e.g. attention in a layer the record has none in).</summary>
+    public static StreamGptTwin Twin(RecordGpt ours, int window, StreamGptTwin.Options options,
+        IEnumerable<(string Name, float[] Values, int[] Shape)>? extra = null) =>
+        new(ours.Size, window, EndOfText,
+            ours.Model.NamedParameters().Select(p => (p.Name, p.Value.ToArray(), p.Value.Shape)).Concat(extra ?? []), options);
 
-    /// <summary>Sets the window of a model whose Gpt has a settable AttentionWindow (records 13+), as the training
-    /// loop does every step.</summary>
+    /// <summary>Sets the window of a model whose Gpt has a settable AttentionWindow (records 13-15), or
+    /// AttentionWindowBlocks (records 16+: <paramref name="window"/> in blocks), as the training loop does every
+    /// step.</summary>
     public static void SetWindow(RecordGpt ours, int window) =>
-        (ours.Model.GetType().GetProperty("AttentionWindow")?.SetMethod
+        ((ours.Model.GetType().GetProperty("AttentionWindowBlocks") ?? ours.Model.GetType().GetProperty("AttentionWindow"))?.SetMethod
             ?? throw new InvalidOperationException("This record's Gpt has no settable AttentionWindow."))
         .Invoke(ours.Model, [window]);
 
-    /// <summary>The window the program's loop sets at a step: its Hyperparameters' AttentionWindowAt(step).</summary>
+    /// <summary>The window the program's loop sets at a step: its Hyperparameters' AttentionWindowAt(step) (tokens), or
+    /// AttentionWindowBlocksAt(step) (records 16+: blocks).</summary>
     public static int ProgramWindowAt(RecordGpt ours, int step) =>
-        (int)ours.Hyperparameters.GetType().GetMethod("AttentionWindowAt")!.Invoke(ours.Hyperparameters, [step])!;
+        (int)(ours.Hyperparameters.GetType().GetMethod("AttentionWindowBlocksAt")
+            ?? ours.Hyperparameters.GetType().GetMethod("AttentionWindowAt")!).Invoke(ours.Hyperparameters, [step])!;
 
     /// <summary>
     /// Step 0 as <see cref="RecordOracle.StepZeroBf16"/> measures it, on the stream of seed 7, the twin at
     /// <paramref name="window"/>: the loss's relative error, and ‖g_ours − g_twin‖ / ‖g_twin − g_float64‖ over all
     /// gradients (the fraction of the bf16 emulation's effect left unexplained).
     /// </summary>
-    public static Disagreement StepZero(RecordGpt ours, int window, StreamGptTwin.Options options)
+    public static Disagreement StepZero(RecordGpt ours, int window, StreamGptTwin.Options options,
+        IEnumerable<(string Name, float[] Values, int[] Shape)>? extra = null)
     {
         using var torchScope = torch.NewDisposeScope();
-        var twin = Twin(ours, window, options);
-        var unrounded = Twin(ours, window, options with { Bf16Compute = false });
+        var twin = Twin(ours, window, options, extra);
+        var unrounded = Twin(ours, window, options with { Bf16Compute = false }, extra);
         var batch = Stream(seed: 7);
         float loss = ours.LossAndBackward(batch);
         var reference = twin.Loss(batch.Inputs, batch.Targets);
