@@ -17,7 +17,8 @@ static class InitialWeights
     /// value embedding of Layers·Dim columns, bf16 values (14). Record 15: Layers/2 slices of it, and two value λs
     /// (attn.lambdas) at [0.5, 0.5]; 16: Layers/2 tables ve.{i}.weight of Dim columns; 17+: hp.ValueEmbeddingTables of
     /// them, the embeddings hp.Vocab rows and the head hp.HeadRows (padded to 128), no attention parameters in
-    /// hp.LayerWithoutAttention.
+    /// hp.LayerWithoutAttention. Record 18: the head hp.Vocab rows too (50,304); 19+: q, k, v and c_fc U(±√3·0.5/√fan_in)
+    /// (std 0.5/√fan_in), the head hp.HeadRows again; 20+: q, k and v one parameter attn.qkv_w (3, Dim, Dim).
     /// </summary>
     public static void AssertRecordStart(RecordGpt ours, int record)
     {
@@ -31,7 +32,9 @@ static class InitialWeights
         int withoutAttention = record >= 17 ? Setting("LayerWithoutAttention") : -1;
         for (int l = 0; l < ours.Size.Layers; l++)
         {
-            if (l != withoutAttention)
+            if (l != withoutAttention && record >= 20)
+                expected.AddRange([$"h.{l}.attn.qkv_w", $"h.{l}.attn.c_proj.weight"]);
+            else if (l != withoutAttention)
                 expected.AddRange(new[] { "attn.c_q", "attn.c_k", "attn.c_v", "attn.c_proj" }.Select(m => $"h.{l}.{m}.weight"));
             expected.AddRange(new[] { "mlp.c_fc", "mlp.c_proj" }.Select(m => $"h.{l}.{m}.weight"));
             if (record >= 9) expected.Add($"h.{l}.lambdas");
@@ -59,12 +62,14 @@ static class InitialWeights
             else if (name == "lm_head.weight" || name.EndsWith("c_proj.weight"))
             {
                 if (name == "lm_head.weight" && record >= 17)
-                    Assert.Equal([(Setting("Vocab") + 127) / 128 * 128, ours.Size.Dim], p.Shape);
+                    Assert.Equal([record == 18 ? Setting("Vocab") : (Setting("Vocab") + 127) / 128 * 128, ours.Size.Dim], p.Shape);
                 Assert.True(values.All(v => v == 0), $"{name}: not all zeros");
             }
-            else if (name.EndsWith(".weight"))
+            else if (name.EndsWith(".weight") || name.EndsWith(".qkv_w"))
             {
-                double bound = 1 / Math.Sqrt(p.Dim(1)), std = Math.Sqrt(values.Average(v => (double)v * v));
+                if (name.EndsWith(".qkv_w")) Assert.Equal([3, ours.Size.Dim, ours.Size.Dim], p.Shape);
+                double gain = record >= 19 ? Math.Sqrt(3) * 0.5 : 1;
+                double bound = gain / Math.Sqrt(p.Shape[^1]), std = Math.Sqrt(values.Average(v => (double)v * v));
                 Assert.True(values.All(v => Math.Abs(v) <= bound) && Math.Abs(std * Math.Sqrt(3) / bound - 1) < 0.03,
                     $"{name}: rms {std}, not U(±{bound})");
             }

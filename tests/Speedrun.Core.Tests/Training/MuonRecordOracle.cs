@@ -26,6 +26,11 @@ sealed record TwinOptimizers
     public double? ScalarLr { get; init; }
     /// <summary>Records 10+: the embedding and the scalars rounded to bf16 after each step.</summary>
     public bool RoundBf16Parameters { get; init; }
+    /// <summary>The stream records (12+, <see cref="StreamRecordOracle"/>): whether the scalars are rounded to bf16 with
+    /// the embeddings after each step (records 12-17); from record 18 on they stay fp32.</summary>
+    public bool RoundBf16Scalars { get; init; } = true;
+    /// <summary>ε of every Adam: 1e-8, or 1e-10 from record 20 on (the stream records' oracle reads it).</summary>
+    public double AdamEps { get; init; } = 1e-8;
 
     /// <summary>Records 9-11 at a given Muon/scalar/embedding/head rate, momentum warm-up over
     /// <paramref name="warmupSteps"/>.</summary>

@@ -39,6 +39,20 @@ sealed class MuonTwin
         /// <summary>With <see cref="RoundUpdate"/>: the shape scale applied after the rounding, W −= lr·scale·bf16(NS5)
         /// (records 15+), rather than W −= lr·bf16(scale·NS5).</summary>
         public bool ScaleAfterRounding { get; init; }
+        /// <summary>How a stack of matrices, (S, rows, cols), is orthogonalised (record 20's merged q/k/v, (3, C, C), scaled
+        /// by <see cref="Scale"/>(rows, cols)).</summary>
+        public StackedMatrices Stacked { get; init; } = StackedMatrices.Slices;
+    }
+
+    /// <summary>How Muon orthogonalises a stack of matrices (S, rows, cols).</summary>
+    public enum StackedMatrices
+    {
+        /// <summary>Each slice by itself, normalised by its own norm (record 20's batched Newton-Schulz).</summary>
+        Slices,
+        /// <summary>Each slice by itself, all normalised by the norm of the whole stack.</summary>
+        SlicesGlobalNorm,
+        /// <summary>The stack as one (S·rows, cols) matrix.</summary>
+        WholeMatrix,
     }
 
     /// <summary>Record 3: one NS5 per matrix, no shape scale.</summary>
@@ -92,10 +106,12 @@ sealed class MuonTwin
                 buffer.mul_(Momentum).add_(g);
                 direction = _options.Nesterov ? g + Momentum * buffer : buffer;
             }
-            long rows = direction.shape[0], cols = direction.shape[1];
+            long rows = direction.shape[^2], cols = direction.shape[^1];
             TTensor update;
             double scale;
-            if (_options.SplitQkv && rows == 3 * cols)
+            if (direction.dim() == 3) // record 20's merged q/k/v, (3, C, C)
+                (update, scale) = (Stacked(direction), _options.Scale(rows, cols));
+            else if (_options.SplitQkv && rows == 3 * cols)
             {
                 update = torch.cat(direction.split(cols, dim: 0).Select(NewtonSchulz5).ToArray(), dim: 0);
                 scale = _options.Scale(cols, cols);
@@ -111,6 +127,15 @@ sealed class MuonTwin
         }
     }
 
+    /// <summary>The update of a stack of S (rows × cols) matrices, (S, rows, cols), as <see cref="Options.Stacked"/>
+    /// says.</summary>
+    TTensor Stacked(TTensor g) => _options.Stacked switch
+    {
+        StackedMatrices.Slices => torch.stack(g.unbind(0).Select(NewtonSchulz5).ToArray()),
+        StackedMatrices.SlicesGlobalNorm => torch.stack(g.unbind(0).Select(s => NewtonSchulz5Normalised(s, Bf16(g).norm())).ToArray()),
+        _ => NewtonSchulz5(g.reshape(-1, g.shape[^1])).view_as(g),
+    };
+
     static TTensor Bf16(TTensor x) => x.to_type(ScalarType.Float32).to_type(ScalarType.BFloat16).to_type(ScalarType.Float64);
 
     /// <summary>
@@ -119,11 +144,15 @@ sealed class MuonTwin
     /// X = bf16(a·X + bf16(B·X))): each product of bf16 operands accumulated in float64 (the records accumulate
     /// in fp32) and rounded, each element-wise sum rounded once (torch.compile fuses it).
     /// </summary>
-    TTensor NewtonSchulz5(TTensor g)
+    TTensor NewtonSchulz5(TTensor g) => NewtonSchulz5Normalised(g, null);
+
+    /// <summary>NS5 as above, normalised by <paramref name="norm"/> (‖bf16(G)‖ of a larger tensor G is a slice of) when
+    /// given.</summary>
+    TTensor NewtonSchulz5Normalised(TTensor g, TTensor? norm)
     {
         var (a, b, c) = _options.Coefficients;
         var x = Bf16(g);
-        x = _options.NormaliseInBf16 ? Bf16(x / Bf16(Bf16(x.norm()) + 1e-7)) : Bf16(x / (g.norm() + 1e-7));
+        x = _options.NormaliseInBf16 ? Bf16(x / Bf16(Bf16(norm ?? x.norm()) + 1e-7)) : Bf16(x / ((norm ?? g.norm()) + 1e-7));
         bool tall = g.shape[0] > g.shape[1];
         if (tall) x = x.t();
         for (int i = 0; i < 5; i++)

@@ -118,7 +118,13 @@ sealed class RecordGpt : IDisposable
         (IReadOnlyList<Tensor>)(_gpt.GetMethod(method) ?? throw new InvalidOperationException($"Gpt has no method {method}."))
             .Invoke(Model, null)!;
 
-    /// <summary>Zeroes the gradients, runs the program's Gpt.Loss on a batch and backpropagates; returns the loss.</summary>
+    /// <summary>The gradient <see cref="LossAndBackward"/> starts backward from (1: the loss's own). Records 19-21's tests
+    /// set it to their stream length over the record's (256/65,536), so that the head's output gradients have the
+    /// record's per-token size, which its FP8 gradient scale is tuned to.</summary>
+    public float LossGradient { get; set; } = 1f;
+
+    /// <summary>Zeroes the gradients, runs the program's Gpt.Loss on a batch and backpropagates (from
+    /// <see cref="LossGradient"/>); returns the loss.</summary>
     public float LossAndBackward((int[] Inputs, int[] Targets) batch)
     {
         Model.ZeroGrad();
@@ -129,7 +135,7 @@ sealed class RecordGpt : IDisposable
             loss = (Tensor)_gpt.GetMethod("Loss")!.Invoke(Model,
                 [Tensor.FromArray(Device, batch.Inputs, b, t), Tensor.FromArray(Device, batch.Targets, b, t)])!;
         float value = loss.Item();
-        loss.Backward();
+        loss.Backward(LossGradient);
         return value;
     }
 

@@ -110,6 +110,31 @@ sealed class StreamGptTwin
         public FullPairs Full { get; init; } = FullPairs.None;
         /// <summary>The block size the program runs at (the tests': <see cref="StreamRecordOracle.BlockSize"/>).</summary>
         public int BlockSize { get; init; } = StreamRecordOracle.BlockSize;
+        /// <summary>The rotary cos/sin tables rounded to bf16 (records 12-17, the model-wide cast), or kept fp32 (18+).</summary>
+        public bool Bf16RotaryTables { get; init; } = true;
+        /// <summary>What the head's output z becomes before the softmax.</summary>
+        public LogitCap Logits { get; init; } = LogitCap.Softcap;
+        /// <summary>Records 19+: the head in FP8 at these scales (<see cref="Fp8HeadTwin"/>; the program's Gpt.Training,
+        /// its default), or the plain bf16 head (null; records 12-18, and 19+ in the program's evaluation mode). The
+        /// unrounded twin (<see cref="Bf16Compute"/> off) takes the plain head in float64.</summary>
+        public Fp8HeadTwin.Scales? Fp8Head { get; init; }
+        /// <summary>Attention's softmax scale: 1/√D (null; records 12-19) or this (record 20: 0.12).</summary>
+        public double? AttentionScale { get; init; }
+        /// <summary>Record 20: each encoder layer's window, L(ong: <see cref="Window"/>) or S(hort: half its blocks, at
+        /// least one), the decoder's the reverse (the program's hp.EncoderWindows); null: every layer long.</summary>
+        public string? EncoderWindows { get; init; }
+        /// <summary>The gradient backward starts from at the loss (its value unchanged): the program's
+        /// <see cref="RecordGpt.LossGradient"/>, which <see cref="StreamRecordOracle.Twin"/> copies here.</summary>
+        public double LossGradient { get; init; } = 1;
+    }
+
+    /// <summary>What the head's output z becomes before the softmax.</summary>
+    public enum LogitCap
+    {
+        /// <summary>bf16(c·tanh(z/c)), c = <see cref="Options.Softcap"/> (records 9-18).</summary>
+        Softcap,
+        /// <summary>30·σ(z/7.5) = 15·tanh(z/15) + 15, unrounded (records 19+: in fp32).</summary>
+        Offset,
     }
 
     /// <summary>Record 12: record 11's model on one stream under the document and window mask.</summary>
@@ -144,6 +169,22 @@ sealed class StreamGptTwin
         Layout = ValueEmbeddingLayout.FirstAndLast, Frequencies = RotaryFrequencies.HalfTruncated, Angles = RotaryAngles.Fp32,
     };
 
+    /// <summary>Record 18: softcap 15; the rotary tables fp32 (the model is no longer cast to bf16; only the embedding
+    /// tables are bf16, which the optimizers' side keeps: the scalars are no longer rounded, <see
+    /// cref="TwinOptimizers.RoundBf16Scalars"/>).</summary>
+    public static Options Record18 { get; } = Record17 with { Softcap = 15, Bf16RotaryTables = false };
+
+    /// <summary>Record 19: the FP8 head (x·2, W·32, gradient·2^29) while training, and offset logits 30·σ(z/7.5) in
+    /// fp32.</summary>
+    public static Options Record19 { get; } = Record18 with { Logits = LogitCap.Offset, Fp8Head = Fp8HeadTwin.Scales.Record19 };
+
+    /// <summary>Record 20: q, k and v from the merged h.{l}.attn.qkv_w (3, C, C) (found by name), attention scale 0.12,
+    /// long and short windows (set <see cref="Options.EncoderWindows"/> to the program's hp.EncoderWindows).</summary>
+    public static Options Record20 { get; } = Record19 with { AttentionScale = 0.12, EncoderWindows = "LSSSLS" };
+
+    /// <summary>Record 21: the FP8 head's scales x·2, W·2^9, gradient·2^19.</summary>
+    public static Options Record21 { get; } = Record20 with { Fp8Head = Fp8HeadTwin.Scales.Record21 };
+
     /// <summary>The slice or table layer <paramref name="layer"/> of <paramref name="layers"/> mixes in under
     /// <paramref name="layout"/> with <paramref name="tables"/> slices or tables; null for none.</summary>
     public static int? ValueEmbeddingOf(ValueEmbeddingLayout layout, int layer, int layers, int tables) => layout switch
@@ -169,7 +210,7 @@ sealed class StreamGptTwin
         _p = weights.ToDictionary(
             w => w.Name,
             w => new Parameter(torch.tensor(w.Values.Select(v => (double)v).ToArray(), w.Shape.Select(d => (long)d).ToArray())));
-        var (cos, sin) = RotaryTables(size.SequenceLength, size.HeadDim, options.Angles, options.Frequencies);
+        var (cos, sin) = RotaryTables(size.SequenceLength, size.HeadDim, options.Angles, options.Frequencies, options.Bf16RotaryTables);
         (_cos, _sin) = (cos.view(1, size.SequenceLength, 1, size.HeadDim / 2), sin.view(1, size.SequenceLength, 1, size.HeadDim / 2));
     }
 
@@ -187,9 +228,9 @@ sealed class StreamGptTwin
 
     /// <summary>cos and sin of the angles t·inv_freq for t below <paramref name="positions"/> and i below D/2,
     /// inv_freq = 1 / base^(2i/D) (or <see cref="RotaryFrequencies.HalfTruncated"/>'s), (positions, D/2) each, rounded
-    /// to bf16 (as float64 values).</summary>
+    /// to bf16 (fp32 when not <paramref name="bf16Tables"/>; as float64 values).</summary>
     public static (TTensor Cos, TTensor Sin) RotaryTables(int positions, int headDim, RotaryAngles angles,
-        RotaryFrequencies frequencies = RotaryFrequencies.Full)
+        RotaryFrequencies frequencies = RotaryFrequencies.Full, bool bf16Tables = true)
     {
         static TTensor Round(TTensor fp32) => fp32.to_type(ScalarType.BFloat16).to_type(ScalarType.Float32);
         var inverseFrequency = frequencies == RotaryFrequencies.HalfTruncated
@@ -201,11 +242,15 @@ sealed class StreamGptTwin
         var theta = angles == RotaryAngles.Bf16
             ? Round(torch.outer(Round(position), Round(inverseFrequency)))
             : torch.outer(position, inverseFrequency);
-        return (Round(theta.cos()).to_type(ScalarType.Float64), Round(theta.sin()).to_type(ScalarType.Float64));
+        var (cos, sin) = bf16Tables ? (Round(theta.cos()), Round(theta.sin())) : (theta.cos(), theta.sin());
+        return (cos.to_type(ScalarType.Float64), sin.to_type(ScalarType.Float64));
     }
 
     /// <summary>The T × T table of what each query sees in the stream <paramref name="inputs"/>.</summary>
-    public TTensor Visible(int[] inputs)
+    public TTensor Visible(int[] inputs) => Visible(inputs, Window);
+
+    /// <summary>The same at another window than <see cref="Window"/> (record 20's short one).</summary>
+    public TTensor Visible(int[] inputs, int window)
     {
         long t = inputs.Length;
         var position = arange(t, ScalarType.Int64);
@@ -213,7 +258,7 @@ sealed class StreamGptTwin
         var visible = k.le(q);
         var documents = torch.tensor(inputs.Select(i => (long)i).ToArray()).eq(_endOfText).to_type(ScalarType.Int64).cumsum(0);
         if (_options.DocumentTerm) visible = visible.logical_and(documents.unsqueeze(1).eq(documents.unsqueeze(0)));
-        if (_options.WindowTerm) visible = visible.logical_and((q - k).lt(Window));
+        if (_options.WindowTerm) visible = visible.logical_and((q - k).lt(window));
         if (!_options.BlockMask) return visible;
 
         // Records 15+: the block pairs the record keeps, and of those the full ones, spread over their positions.
@@ -224,7 +269,7 @@ sealed class StreamGptTwin
         var (low, high) = (ranges.select(1, 0).index_select(0, block), ranges.select(1, size - 1).index_select(0, block)); // per position
         TTensor queryBlock = block.unsqueeze(1), keyBlock = block.unsqueeze(0);
         TTensor lowQ = low.unsqueeze(1), highQ = high.unsqueeze(1), lowK = low.unsqueeze(0), highK = high.unsqueeze(0);
-        long windowBlocks = (Window + size - 1) / size;
+        long windowBlocks = (window + size - 1) / size;
         var kept = keyBlock.le(queryBlock).logical_and((queryBlock - keyBlock).lt(windowBlocks))
             .logical_and(lowQ.le(highK)).logical_and(lowK.le(highQ));
         var earlier = keyBlock.lt(queryBlock);
@@ -244,9 +289,10 @@ sealed class StreamGptTwin
 
     /// <summary>x·Wᵀ as <see cref="RotaryGptTwin"/> computes it under bf16: bf16 operands accumulated in float64, the
     /// product's gradient rounded to bf16.</summary>
-    TTensor Linear(TTensor x, string weight)
+    TTensor Linear(TTensor x, string weight) => Linear(x, _p[weight]);
+
+    TTensor Linear(TTensor x, TTensor w)
     {
-        var w = _p[weight];
         if (!_options.Bf16Compute) return x.matmul(w.t());
         static TTensor RoundForward(TTensor z) => z + (Round(z) - z).detach();
         var y = RoundForward(x).matmul(RoundForward(w).t());
@@ -269,6 +315,7 @@ sealed class StreamGptTwin
     {
         var (t, c) = (_size.SequenceLength, _size.Dim);
         var hidden = torch.logical_not(Visible(inputs));
+        var hiddenAt = LayerMasks(inputs, hidden);
         var idx = torch.tensor(inputs.Select(i => (long)i).ToArray());
         var x = Bf16(Rms(_p["wte.weight"].index_select(0, idx).view(1, t, c)));
         var x0 = x;
@@ -279,14 +326,34 @@ sealed class StreamGptTwin
         {
             if (l >= encoder) x = Bf16(x + _p["skip_weights"][l - encoder] * skips.Pop());
             var mixed = _options.Values == ValueMixing.FirstLayerValues ? v1 : ValueEmbedding(l, idx);
-            (x, v1) = Block(l, x, x0, mixed, hidden);
+            (x, v1) = Block(l, x, x0, mixed, hiddenAt(l));
             if (l < encoder) skips.Push(x);
         }
         x = Bf16(Rms(x));
-        var logits = Bf16(Linear(x, "lm_head.weight"));
-        logits = Bf16(_options.Softcap * torch.tanh(logits / _options.Softcap));
+        var z = _options.Fp8Head is { } scales && _options.Bf16Compute
+            ? Fp8HeadTwin.Apply(x.view(t, c), _p["lm_head.weight"], scales)
+            : Bf16(Linear(x, "lm_head.weight"));
+        var logits = _options.Logits == LogitCap.Offset
+            ? 30 * torch.sigmoid(z / 7.5)
+            : Bf16(_options.Softcap * torch.tanh(z / _options.Softcap));
         var tgt = torch.tensor(targets.Select(i => (long)i).ToArray());
-        return nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), tgt); // every row of the head (record 17: padded)
+        var loss = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), tgt); // every row of the head (record 17: padded)
+        if (_options.LossGradient == 1) return loss;
+        var scaled = _options.LossGradient * loss;
+        return loss.detach() + (scaled - scaled.detach()); // the loss, its gradient LossGradient
+    }
+
+    /// <summary>What each layer's attention hides: <paramref name="hidden"/> (the long window) everywhere, or with
+    /// <see cref="Options.EncoderWindows"/> the short window's mask in the layers it marks S.</summary>
+    Func<int, TTensor> LayerMasks(int[] inputs, TTensor hidden)
+    {
+        if (_options.EncoderWindows is not string encoder) return _ => hidden;
+        var windows = encoder + new string(encoder.Reverse().ToArray());
+        if (windows.Length != _size.Layers)
+            throw new ArgumentException($"EncoderWindows \"{encoder}\" does not name a window for each of the {_size.Layers / 2} encoder layers.");
+        int size = _options.BlockSize, shortBlocks = Math.Max(1, (Window + size - 1) / size / 2);
+        var hiddenShort = torch.logical_not(Visible(inputs, shortBlocks * size));
+        return l => windows[l] == 'L' ? hidden : hiddenShort;
     }
 
     /// <summary>The value embedding layer <paramref name="l"/> mixes in, (1, T, C), one row per token (bf16 values, used
@@ -311,7 +378,7 @@ sealed class StreamGptTwin
         string h = $"h.{l}";
         x = Bf16(_p[$"{h}.lambdas"][0] * x + _p[$"{h}.lambdas"][1] * x0);
         TTensor? v = mixed;
-        if (_p.ContainsKey($"{h}.attn.c_q.weight"))
+        if (_p.ContainsKey($"{h}.attn.c_q.weight") || _p.ContainsKey($"{h}.attn.qkv_w"))
         {
             (var y, v) = Attention(l, Bf16(Rms(x)), mixed, hidden);
             x = Bf16(x + Bf16(Linear(y, $"{h}.attn.c_proj.weight")));
@@ -330,9 +397,10 @@ sealed class StreamGptTwin
         var (t, c, d) = (_size.SequenceLength, _size.Dim, _size.HeadDim);
         string a = $"h.{l}.attn";
         TTensor Heads(TTensor z) => z.reshape(1, t, c / d, d); // a value-embedding slice is a strided view
-        var q = Bf16(Rotary(Bf16(Rms(Heads(Bf16(Linear(x, $"{a}.c_q.weight")))))));
-        var k = Bf16(Rotary(Bf16(Rms(Heads(Bf16(Linear(x, $"{a}.c_k.weight")))))));
-        var v = Heads(Bf16(Linear(x, $"{a}.c_v.weight")));
+        var (zq, zk, zv) = Projections(x, a);
+        var q = Bf16(Rotary(Bf16(Rms(Heads(zq)))));
+        var k = Bf16(Rotary(Bf16(Rms(Heads(zk)))));
+        var v = Heads(zv);
         var other = mixed is null ? v : Heads(mixed);
         if (_options.Values == ValueMixing.ValueEmbeddingLambdas)
         {
@@ -345,9 +413,20 @@ sealed class StreamGptTwin
             v = Bf16((1 - lambda) * v + lambda * other);
         }
         var (qh, kh, vh) = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)); // (1, H, T, D)
-        var scores = qh.matmul(kh.transpose(-2, -1)) / Math.Sqrt(d);
+        var scores = qh.matmul(kh.transpose(-2, -1)) * (_options.AttentionScale ?? 1 / Math.Sqrt(d));
         var p = scores.masked_fill(hidden, double.NegativeInfinity).softmax(-1); // the diagonal is always visible
         var y = Bf16(p.matmul(vh));
         return (y.transpose(1, 2).contiguous().view(1, t, c), other);
+    }
+
+    /// <summary>q, k and v of x (1, T, C), bf16: from c_q, c_k and c_v, or (record 20) one product with the merged
+    /// qkv_w (3, C, C) viewed as (3C, C), split in three.</summary>
+    (TTensor Q, TTensor K, TTensor V) Projections(TTensor x, string attention)
+    {
+        if (!_p.TryGetValue($"{attention}.qkv_w", out var merged))
+            return (Bf16(Linear(x, $"{attention}.c_q.weight")), Bf16(Linear(x, $"{attention}.c_k.weight")),
+                Bf16(Linear(x, $"{attention}.c_v.weight")));
+        var qkv = Bf16(Linear(x, merged.view(-1, merged.shape[^1]))).chunk(3, dim: -1);
+        return (qkv[0], qkv[1], qkv[2]);
     }
 }

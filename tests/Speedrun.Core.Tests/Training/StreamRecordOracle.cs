@@ -24,12 +24,13 @@ static class StreamRecordOracle
     /// <summary>What every stream record's program is set to, besides its window.</summary>
     static readonly (string, object)[] Settings = [("BlockSize", BlockSize), ("EndOfTextToken", EndOfText), ("LossChunkRows", 80)];
 
-    /// <summary>A stream of Size.SequenceLength + 1 random tokens (never the end-of-text token by chance) cut into
-    /// documents of 12-110 tokens, each starting with an end-of-text token; inputs and next-token targets.</summary>
-    public static (int[] Inputs, int[] Targets) Stream(int seed)
+    /// <summary>A stream of Size.SequenceLength (or <paramref name="length"/>) + 1 random tokens (never the end-of-text
+    /// token by chance) cut into documents of 12-110 tokens, each starting with an end-of-text token; inputs and
+    /// next-token targets.</summary>
+    public static (int[] Inputs, int[] Targets) Stream(int seed, int? length = null)
     {
         var rng = new Random(seed);
-        var tokens = new int[Size.SequenceLength + 1];
+        var tokens = new int[(length ?? Size.SequenceLength) + 1];
         int next = rng.Next(1, 60);
         for (int i = 0; i < tokens.Length; i++)
         {
@@ -62,7 +63,8 @@ static class StreamRecordOracle
     public static StreamGptTwin Twin(RecordGpt ours, int window, StreamGptTwin.Options options,
         IEnumerable<(string Name, float[] Values, int[] Shape)>? extra = null) =>
         new(ours.Size, window, EndOfText,
-            ours.Model.NamedParameters().Select(p => (p.Name, p.Value.ToArray(), p.Value.Shape)).Concat(extra ?? []), options);
+            ours.Model.NamedParameters().Select(p => (p.Name, p.Value.ToArray(), p.Value.Shape)).Concat(extra ?? []),
+            options with { LossGradient = ours.LossGradient }); // backward from the same gradient as ours
 
     /// <summary>Sets the window of a model whose Gpt has a settable AttentionWindow (records 13-15), or
     /// AttentionWindowBlocks (records 16+: <paramref name="window"/> in blocks), as the training loop does every
@@ -83,8 +85,9 @@ static class StreamRecordOracle
     /// <paramref name="window"/>: the loss's relative error, and ‖g_ours − g_twin‖ / ‖g_twin − g_float64‖ over all
     /// gradients (the fraction of the bf16 emulation's effect left unexplained).
     /// </summary>
+    /// <param name="compared">The parameters whose gradients count (all when null).</param>
     public static Disagreement StepZero(RecordGpt ours, int window, StreamGptTwin.Options options,
-        IEnumerable<(string Name, float[] Values, int[] Shape)>? extra = null)
+        IEnumerable<(string Name, float[] Values, int[] Shape)>? extra = null, Func<string, bool>? compared = null)
     {
         using var torchScope = torch.NewDisposeScope();
         var twin = Twin(ours, window, options, extra);
@@ -95,7 +98,7 @@ static class StreamRecordOracle
         reference.backward();
         unrounded.Loss(batch.Inputs, batch.Targets).backward();
         double expected = reference.item<double>(), unexplained = 0, effect = 0;
-        foreach (var (name, p) in ours.Model.NamedParameters())
+        foreach (var (name, p) in ours.Model.NamedParameters().Where(p => compared?.Invoke(p.Name) ?? true))
         {
             var want = Gradient(twin, name, p.Length);
             var without = Gradient(unrounded, name, p.Length);
@@ -175,15 +178,18 @@ static class StreamRecordOracle
 
     /// <summary>The twin's optimizers, as MuonRecordOracle wires them for records 9-11: Adam on each of
     /// <see cref="TwinOptimizers.Adam"/> (the embeddings and the head), Muon on the block matrices, Adam on the block
-    /// scalars and skip weights, then the embeddings and scalars rounded to bf16.</summary>
+    /// scalars and skip weights, then the embeddings and scalars rounded to bf16 (records 18+: the embeddings only,
+    /// <see cref="TwinOptimizers.RoundBf16Scalars"/>). Record 18's one Adam with three groups is the same maths as
+    /// these (Adam acts on each entry alone); Adam's ε is <see cref="TwinOptimizers.AdamEps"/>; Muon also takes record
+    /// 20's (3, C, C) merged q/k/v.</summary>
     static Action<int> TwinStep(StreamGptTwin twin, TwinOptimizers setup)
     {
-        var adams = setup.Adam.Select(a => torch.optim.Adam([twin.Parameters[a.Name]], a.Lr, setup.AdamBeta1, 0.95, 1e-8)).ToList();
+        var adams = setup.Adam.Select(a => torch.optim.Adam([twin.Parameters[a.Name]], a.Lr, setup.AdamBeta1, 0.95, setup.AdamEps)).ToList();
         var blocks = twin.Parameters.Where(p => p.Key.StartsWith("h.")).ToList();
-        var muon = new MuonTwin(blocks.Where(p => p.Value.dim() == 2).Select(p => p.Value), setup.MuonLr, setup.Momentum, setup.Muon);
+        var muon = new MuonTwin(blocks.Where(p => p.Value.dim() >= 2).Select(p => p.Value), setup.MuonLr, setup.Momentum, setup.Muon);
         var scalars = blocks.Where(p => p.Value.dim() < 2).Select(p => p.Value).Append(twin.Parameters["skip_weights"]).ToList();
-        var scalarAdam = torch.optim.Adam(scalars, setup.ScalarLr!.Value, setup.AdamBeta1, 0.95, 1e-8);
-        var rounded = twin.Embeddings.Concat(scalars).ToList();
+        var scalarAdam = torch.optim.Adam(scalars, setup.ScalarLr!.Value, setup.AdamBeta1, 0.95, setup.AdamEps);
+        var rounded = twin.Embeddings.Concat(setup.RoundBf16Scalars ? scalars : []).ToList();
         return step =>
         {
             foreach (var adam in adams) adam.step();
