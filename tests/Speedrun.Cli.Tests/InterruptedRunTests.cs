@@ -17,7 +17,7 @@ public sealed class InterruptedRunTests : IDisposable
     Process StartSleepingRun()
     {
         var workspace = _repo.Workspace(program: LadderRepo.FixtureProgram("Timeout.cs"));
-        var runner = SpeedrunCli.Start(_repo.Environment, "run", workspace, "--track", LadderRepo.Track, "--timeout", "5");
+        var runner = SpeedrunCli.StartInterruptible(_repo.Environment, "run", workspace, "--track", LadderRepo.Track, "--timeout", "5");
         var clock = Stopwatch.StartNew();
         while (true)
         {

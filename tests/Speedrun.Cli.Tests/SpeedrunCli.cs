@@ -21,15 +21,26 @@ public static class SpeedrunCli
     static string DotNet =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
 
-    public static Process Start(IReadOnlyDictionary<string, string?> environment, params string[] args)
+    public static Process Start(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        Start(environment, interruptible: false, args);
+
+    /// <summary>Like <see cref="Start(IReadOnlyDictionary{string, string?}, string[])"/>, with SIGINT's default
+    /// action restored (coreutils' env --default-signal), as in a terminal: a shell that runs the test suite in the
+    /// background (`cmd &`, nohup) starts it with SIGINT ignored, every child inherits that, and .NET then leaves
+    /// Ctrl-C ignored, so a test of Ctrl-C would fail for a reason that is not the runner's.</summary>
+    public static Process StartInterruptible(IReadOnlyDictionary<string, string?> environment, params string[] args) =>
+        Start(environment, interruptible: true, args);
+
+    static Process Start(IReadOnlyDictionary<string, string?> environment, bool interruptible, string[] args)
     {
-        var psi = new ProcessStartInfo(DotNet)
+        var psi = new ProcessStartInfo(interruptible ? "/usr/bin/env" : DotNet)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = Path.GetTempPath(),
         };
+        if (interruptible) { psi.ArgumentList.Add("--default-signal=INT"); psi.ArgumentList.Add(DotNet); } // env execs: same pid
         psi.ArgumentList.Add(Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var name in new[] { "SPEEDRUN_HOME", "SPEEDRUN_STORE", "SPEEDRUN_DEVICE", "SPEEDRUN_OUT_DIR", "SPEEDRUN_TRACK_FILE" })
