@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
+using VectorF = System.Numerics.Vector<float>;
 
 namespace Speedrun.Kernels.Ops;
 
@@ -61,6 +62,18 @@ public readonly struct GeluErf : IUnaryOp
     public float Backward(float x, float dy)
     {
         float density = InvSqrt2Pi * KernelMath.ExpNegScaledSquare(x, 0.5f);
+        return dy * (NormalCdf(x) + x * density);
+    }
+
+    // The same two, SIMD-wide, for the CPU device's host path (same bits per lane; see HostVectorMath).
+    static VectorF NormalCdf(VectorF x) =>
+        new VectorF(0.5f) * HostVectorMath.Erfc(-x * new VectorF(InvSqrt2));
+
+    internal static VectorF Forward(VectorF x) => x * NormalCdf(x);
+
+    internal static VectorF Backward(VectorF x, VectorF dy)
+    {
+        var density = new VectorF(InvSqrt2Pi) * HostVectorMath.ExpNegScaledSquare(x, 0.5f);
         return dy * (NormalCdf(x) + x * density);
     }
 }

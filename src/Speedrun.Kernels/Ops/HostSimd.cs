@@ -196,6 +196,125 @@ internal static unsafe class HostSimd
         });
     }
 
+    /// <summary>The reduction kernels' sum (x[i]² when <paramref name="square"/>) in their fixed order (Reduction.cs):
+    /// strided partials of 65,536 and then 1,024 where the input is longer, then the 32-way tree as one lane
+    /// replays it. Each partial adds its elements in increasing index, SIMD across partials, so the bits are the
+    /// kernels'.</summary>
+    public static float Reduce(ArrayView<float> x, bool square)
+    {
+        ReadOnlySpan<float> input = Span(x);
+        float[]? stage1 = null, stage2 = null;
+        try
+        {
+            if (input.Length > ReductionKernels.Stage1Partials)
+            {
+                stage1 = StridedPartials(input, ReductionKernels.Stage1Partials, square);
+                input = stage1.AsSpan(0, ReductionKernels.Stage1Partials);
+                square = false;
+            }
+            if (input.Length > ReductionKernels.Stage2Partials)
+            {
+                stage2 = StridedPartials(input, ReductionKernels.Stage2Partials, square);
+                input = stage2.AsSpan(0, ReductionKernels.Stage2Partials);
+                square = false;
+            }
+            const int width = ReductionKernelMethods.TreeWidth;
+            Span<float> lanes = stackalloc float[width];
+            for (int j = 0; j < width; j++)
+            {
+                float acc = 0f;
+                for (int i = j; i < input.Length; i += width) acc += square ? input[i] * input[i] : input[i];
+                lanes[j] = acc;
+            }
+            for (int offset = width / 2; offset > 0; offset >>= 1)
+                for (int j = 0; j < offset; j++) lanes[j] = lanes[j] + lanes[j + offset];
+            return lanes[0];
+        }
+        finally
+        {
+            if (stage1 is not null) System.Buffers.ArrayPool<float>.Shared.Return(stage1);
+            if (stage2 is not null) System.Buffers.ArrayPool<float>.Shared.Return(stage2);
+        }
+    }
+
+    /// <summary>partials[p] = 0 + x[p] + x[p + parts] + ... (squared when asked), one contiguous range of partials
+    /// per core; a rented array of at least <paramref name="parts"/> floats.</summary>
+    static float[] StridedPartials(ReadOnlySpan<float> x, int parts, bool square)
+    {
+        var partials = System.Buffers.ArrayPool<float>.Shared.Rent(parts);
+        fixed (float* px = x)
+        {
+            nint source = (nint)px;
+            int n = x.Length;
+            Blocks(parts, (first, count) =>
+            {
+                var acc = partials.AsSpan(first, count);
+                acc.Clear();
+                for (long row = 0; row < n; row += parts)
+                {
+                    int length = (int)Math.Min(count, n - row - first);
+                    if (length <= 0) break;
+                    var xs = new ReadOnlySpan<float>((float*)source + row + first, length);
+                    int i = 0;
+                    for (int w = Vector<float>.Count; i <= length - w; i += w)
+                    {
+                        var v = new Vector<float>(xs.Slice(i, w));
+                        (new Vector<float>(acc.Slice(i, w)) + (square ? v * v : v)).CopyTo(acc.Slice(i, w));
+                    }
+                    for (; i < length; i++) acc[i] += square ? xs[i] * xs[i] : xs[i];
+                }
+            }, itemSize: Math.Max(1, n / parts));
+        }
+        return partials;
+    }
+
+    /// <summary>RMSNorm's forward (RmsNorm.cs) as its one-lane kernel computes it: each row's x² summed left to
+    /// right, r = 1/sqrt(sum/C + eps), y = x·r; rows split over the cores.</summary>
+    public static void RmsNormForward(ArrayView<float> x, int rows, int cols, float eps, ArrayView<float> y, ArrayView<float> rstd)
+    {
+        nint px = (nint)x.LoadEffectiveAddressAsPtr<float>(), py = (nint)y.LoadEffectiveAddressAsPtr<float>(),
+            pr = (nint)rstd.LoadEffectiveAddressAsPtr<float>();
+        Blocks(rows, (first, count) =>
+        {
+            for (int row = first; row < first + count; row++)
+            {
+                var xr = new ReadOnlySpan<float>((float*)px + (long)row * cols, cols);
+                float sumSquares = 0f;
+                for (int c = 0; c < cols; c++) sumSquares += xr[c] * xr[c];
+                float r = 1f / MathF.Sqrt(sumSquares / cols + eps);
+                TensorPrimitives.Multiply(xr, r, new Span<float>((float*)py + (long)row * cols, cols));
+                ((float*)pr)[row] = r;
+            }
+        }, itemSize: cols);
+    }
+
+    /// <summary>RMSNorm's backward as its one-lane kernel computes it: dot = Σ dy·x left to right, k = r²·dot/C,
+    /// dx = r·(dy − x·k).</summary>
+    public static void RmsNormBackward(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> rstd, int rows, int cols, ArrayView<float> dx)
+    {
+        nint pdy = (nint)dy.LoadEffectiveAddressAsPtr<float>(), px = (nint)x.LoadEffectiveAddressAsPtr<float>(),
+            pr = (nint)rstd.LoadEffectiveAddressAsPtr<float>(), pdx = (nint)dx.LoadEffectiveAddressAsPtr<float>();
+        Blocks(rows, (first, count) =>
+        {
+            for (int row = first; row < first + count; row++)
+            {
+                var xr = new ReadOnlySpan<float>((float*)px + (long)row * cols, cols);
+                var dyr = new ReadOnlySpan<float>((float*)pdy + (long)row * cols, cols);
+                var dxr = new Span<float>((float*)pdx + (long)row * cols, cols);
+                float dot = 0f;
+                for (int c = 0; c < cols; c++) dot += dyr[c] * xr[c];
+                float r = ((float*)pr)[row];
+                float k = r * r * dot / cols;
+                int i = 0;
+                var vr = new Vector<float>(r);
+                var vk = new Vector<float>(k);
+                for (int w = Vector<float>.Count; i <= cols - w; i += w)
+                    (vr * (new Vector<float>(dyr.Slice(i, w)) - new Vector<float>(xr.Slice(i, w)) * vk)).CopyTo(dxr.Slice(i, w));
+                for (; i < cols; i++) dxr[i] = r * (dyr[i] - xr[i] * k);
+            }
+        }, itemSize: cols);
+    }
+
     /// <summary>Runs body(start, count) over items [0, n) in one contiguous block per core (one block when the
     /// work, n·itemSize elements, is small).</summary>
     static void Blocks(int n, Action<int, int> body, long itemSize = 1)
@@ -210,7 +329,8 @@ internal static unsafe class HostSimd
         });
     }
 
-    /// <summary>y = op(x) with the operator's own code (the same the kernel runs), one call per element.</summary>
+    /// <summary>y = op(x) with the operator's own code (the same the kernel runs), one call per element; GELU (erf)
+    /// SIMD-wide with the same bits.</summary>
     public static void Unary<TOp>(ArrayView<float> x, ArrayView<float> y) where TOp : struct, IUnaryOp
     {
         nint px = (nint)x.LoadEffectiveAddressAsPtr<float>(), py = (nint)y.LoadEffectiveAddressAsPtr<float>();
@@ -219,7 +339,10 @@ internal static unsafe class HostSimd
             var sx = new ReadOnlySpan<float>((float*)px + first, count);
             var sy = new Span<float>((float*)py + first, count);
             var op = default(TOp);
-            for (int i = 0; i < sy.Length; i++) sy[i] = op.Forward(sx[i]);
+            int i = 0;
+            if (typeof(TOp) == typeof(GeluErf))
+                for (int w = Vector<float>.Count; i <= sy.Length - w; i += w) GeluErf.Forward(new Vector<float>(sx.Slice(i, w))).CopyTo(sy.Slice(i, w));
+            for (; i < sy.Length; i++) sy[i] = op.Forward(sx[i]);
         });
     }
 
@@ -234,7 +357,11 @@ internal static unsafe class HostSimd
             var sdy = new ReadOnlySpan<float>((float*)pdy + first, count);
             var sdx = new Span<float>((float*)pdx + first, count);
             var op = default(TOp);
-            for (int i = 0; i < sdx.Length; i++) sdx[i] = op.Backward(sx[i], sdy[i]);
+            int i = 0;
+            if (typeof(TOp) == typeof(GeluErf))
+                for (int w = Vector<float>.Count; i <= sdx.Length - w; i += w)
+                    GeluErf.Backward(new Vector<float>(sx.Slice(i, w)), new Vector<float>(sdy.Slice(i, w))).CopyTo(sdx.Slice(i, w));
+            for (; i < sdx.Length; i++) sdx[i] = op.Backward(sx[i], sdy[i]);
         });
     }
 

@@ -110,6 +110,11 @@ internal sealed class ReductionKernels
         Shapes.Expect(op, result, "result", ("1", 1));
         if (x.Length > MaxLength)
             throw new ArgumentException($"{op}: x has {x.Length} elements; at most {MaxLength} are supported.");
+        if (_device.RunsOnHost)
+        {
+            HostSimd.Span(result)[0] = HostSimd.Reduce(x, square);
+            return;
+        }
         int sq = square ? 1 : 0;
         var input = x;
         PooledBuffer<float>? stage1 = null, stage2 = null;

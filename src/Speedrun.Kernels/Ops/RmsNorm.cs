@@ -87,6 +87,7 @@ internal sealed class RmsNormKernels
         Shapes.Expect(op, x, "x", ("N", N), ("C", C));
         Shapes.Expect(op, y, "y", ("N", N), ("C", C));
         Shapes.Expect(op, rstd, "rstd", ("N", N));
+        if (_device.RunsOnHost && _lanes == 1) { HostSimd.RmsNormForward(x, N, C, eps, y, rstd); return; }
         _forward(RowGrid(N), x, N, C, eps, y, rstd, _lanes);
     }
 
@@ -99,6 +100,7 @@ internal sealed class RmsNormKernels
         Shapes.Expect(op, x, "x", ("N", N), ("C", C));
         Shapes.Expect(op, rstd, "rstd", ("N", N));
         Shapes.Expect(op, dx, "dx", ("N", N), ("C", C));
+        if (_device.RunsOnHost && _lanes == 1) { HostSimd.RmsNormBackward(dy, x, rstd, N, C, dx); return; }
         _backward(RowGrid(N), dy, x, rstd, N, C, dx, _lanes);
     }
 }

@@ -94,6 +94,50 @@ public class HostSimdTests
         Check<Sigmoid>(); Check<Exp>(); Check<Sqrt>(); Check<RoundBf16>();
     }
 
+    /// <summary>GELU (erf) runs SIMD-wide on the host (HostVectorMath): every lane must give the scalar kernel's
+    /// bits, over a dense grid through both erf branches, the exp limits and the special values.</summary>
+    [Fact]
+    public void GeluErfMatchesTheKernelsOnADenseGrid()
+    {
+        var grid = Enumerable.Range(0, 48001).Select(i => -12f + i * 0.0005f)
+            .Concat([0f, -0f, float.Epsilon, -float.Epsilon, 1e-30f, -1e-30f, 0.7071067f, -0.7071068f, 14.5f, -14.5f, 20f, -20f,
+                     200f, -200f, float.MaxValue, float.MinValue, float.PositiveInfinity, float.NegativeInfinity, float.NaN])
+            .ToArray();
+        var dy = Data(16, grid.Length);
+        Same("GeluErf forward, dense grid", [grid, new float[grid.Length]], (d, v) => d.Activations().Forward<GeluErf>(v[0], v[1]));
+        Same("GeluErf backward, dense grid", [grid, dy, new float[grid.Length]], (d, v) => d.Activations().Backward<GeluErf>(v[0], v[1], v[2]));
+    }
+
+    /// <summary>The reductions' host path keeps the kernels' fixed order (Reduction.cs) at every stage: lengths that
+    /// skip both strided stages, take one, take both, and leave ragged last rows.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(31)]
+    [InlineData(1025)]
+    [InlineData(65537)]
+    [InlineData(200003)]
+    public void ReductionsMatchTheKernels(int n)
+    {
+        var x = Data(17, n).Select((v, i) => v * (1 + i % 7)).ToArray();
+        Same($"sum of {n}", [x, [0f]], (d, v) => d.Reduction().Sum(v[0], v[1]));
+        Same($"sum of squares of {n}", [x, [0f]], (d, v) => d.Reduction().SumOfSquares(v[0], v[1]));
+    }
+
+    /// <summary>RMSNorm's host path is the one-lane kernel's arithmetic (row sums left to right); the warp-row
+    /// device runs that kernel with one lane for the comparison.</summary>
+    [Theory]
+    [InlineData(37, 128)]
+    [InlineData(5, 67)]
+    public void RmsNormMatchesTheOneLaneKernel(int rows, int cols)
+    {
+        var x = Data(18, rows * cols);
+        var dy = Data(19, rows * cols);
+        RmsNormKernels Norm(Runtime.Device d) => d.RunsOnHost ? d.RmsNorm() : new RmsNormKernels(d, rowLanes: 1);
+        Same("rms_norm forward", [x, new float[rows * cols], new float[rows]], (d, v) => Norm(d).Forward(v[0], rows, cols, 1e-6f, v[1], v[2]));
+        var rstd = Enumerable.Range(0, rows).Select(r => 1f / MathF.Sqrt(x.Skip(r * cols).Take(cols).Sum(v => v * v) / cols + 1e-6f)).ToArray();
+        Same("rms_norm backward", [dy, x, rstd, new float[rows * cols]], (d, v) => Norm(d).Backward(v[0], v[1], v[2], rows, cols, v[3]));
+    }
+
     [Theory]
     [InlineData(3)]
     [InlineData(1001)]
