@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using Speedrun.Kernels.Numerics;
@@ -330,7 +331,7 @@ internal static unsafe class HostSimd
     }
 
     /// <summary>y = op(x) with the operator's own code (the same the kernel runs), one call per element; GELU (erf)
-    /// SIMD-wide with the same bits.</summary>
+    /// and RoundBf16 SIMD-wide with the same bits.</summary>
     public static void Unary<TOp>(ArrayView<float> x, ArrayView<float> y) where TOp : struct, IUnaryOp
     {
         nint px = (nint)x.LoadEffectiveAddressAsPtr<float>(), py = (nint)y.LoadEffectiveAddressAsPtr<float>();
@@ -342,6 +343,7 @@ internal static unsafe class HostSimd
             int i = 0;
             if (typeof(TOp) == typeof(GeluErf))
                 for (int w = Vector<float>.Count; i <= sy.Length - w; i += w) GeluErf.Forward(new Vector<float>(sx.Slice(i, w))).CopyTo(sy.Slice(i, w));
+            else if (typeof(TOp) == typeof(Ops.RoundBf16)) { RoundBf16(sx, sy); return; }
             for (; i < sy.Length; i++) sy[i] = op.Forward(sx[i]);
         });
     }
@@ -361,6 +363,7 @@ internal static unsafe class HostSimd
             if (typeof(TOp) == typeof(GeluErf))
                 for (int w = Vector<float>.Count; i <= sdx.Length - w; i += w)
                     GeluErf.Backward(new Vector<float>(sx.Slice(i, w)), new Vector<float>(sdy.Slice(i, w))).CopyTo(sdx.Slice(i, w));
+            else if (typeof(TOp) == typeof(Ops.RoundBf16)) { RoundBf16(sdy, sdx); return; }
             for (; i < sdx.Length; i++) sdx[i] = op.Backward(sx[i], sdy[i]);
         });
     }
@@ -368,20 +371,50 @@ internal static unsafe class HostSimd
     static Span<BFloat16> Span(ArrayView<BFloat16> v) =>
         v.Length == 0 ? default : new Span<BFloat16>((void*)v.LoadEffectiveAddressAsPtr<BFloat16>(), v.IntLength);
 
-    /// <summary>fp32 → bf16, round to nearest even (the kernel's code).</summary>
-    public static void ToBFloat16(ArrayView<float> x, ArrayView<BFloat16> y)
+    /// <summary>BFloat16.Round lane by lane, as float bits: round to nearest even in the top 16 bits, the low 16
+    /// zero; a NaN keeps its top bits and is made quiet.</summary>
+    static Vector<uint> RoundToBf16Bits(Vector<uint> u)
     {
-        Span<float> sx = Span(x);
-        Span<BFloat16> sy = Span(y);
-        for (int i = 0; i < sy.Length; i++) sy[i] = new BFloat16(BFloat16.Round(sx[i]));
+        var rounded = (u + new Vector<uint>(0x7FFFu) + ((u >> 16) & Vector<uint>.One)) & new Vector<uint>(0xFFFF_0000u);
+        var nan = Vector.GreaterThan(u & new Vector<uint>(0x7FFF_FFFFu), new Vector<uint>(0x7F80_0000u));
+        return Vector.ConditionalSelect(nan, (u & new Vector<uint>(0xFFFF_0000u)) | new Vector<uint>(0x0040_0000u), rounded);
     }
 
-    /// <summary>bf16 → fp32 (exact).</summary>
+    /// <summary>x rounded to bf16 and widened back (RoundBf16's forward; its backward rounds dy), SIMD-wide.</summary>
+    static void RoundBf16(ReadOnlySpan<float> x, Span<float> y)
+    {
+        var ux = MemoryMarshal.Cast<float, uint>(x);
+        var uy = MemoryMarshal.Cast<float, uint>(y);
+        int i = 0;
+        for (int w = Vector<uint>.Count; i <= ux.Length - w; i += w) RoundToBf16Bits(new Vector<uint>(ux.Slice(i, w))).CopyTo(uy.Slice(i, w));
+        for (; i < ux.Length; i++) y[i] = BFloat16.Widen(BFloat16.Round(x[i]));
+    }
+
+    /// <summary>fp32 → bf16, round to nearest even (the kernel's code), SIMD-wide.</summary>
+    public static void ToBFloat16(ArrayView<float> x, ArrayView<BFloat16> y)
+    {
+        var ux = MemoryMarshal.Cast<float, uint>(Span(x));
+        var uy = MemoryMarshal.Cast<BFloat16, ushort>(Span(y));
+        int i = 0, w = Vector<uint>.Count;
+        for (; i <= uy.Length - 2 * w; i += 2 * w)
+            Vector.Narrow(RoundToBf16Bits(new Vector<uint>(ux.Slice(i, w))) >> 16, RoundToBf16Bits(new Vector<uint>(ux.Slice(i + w, w))) >> 16)
+                .CopyTo(uy.Slice(i, 2 * w));
+        for (; i < uy.Length; i++) uy[i] = BFloat16.Round(BitConverter.UInt32BitsToSingle(ux[i]));
+    }
+
+    /// <summary>bf16 → fp32 (exact), SIMD-wide.</summary>
     public static void ToFloat32(ArrayView<BFloat16> x, ArrayView<float> y)
     {
-        Span<BFloat16> sx = Span(x);
-        Span<float> sy = Span(y);
-        for (int i = 0; i < sy.Length; i++) sy[i] = BFloat16.Widen(sx[i].Bits);
+        var ux = MemoryMarshal.Cast<BFloat16, ushort>(Span(x));
+        var uy = MemoryMarshal.Cast<float, uint>(Span(y));
+        int i = 0, w = Vector<ushort>.Count;
+        for (; i <= ux.Length - w; i += w)
+        {
+            Vector.Widen(new Vector<ushort>(ux.Slice(i, w)), out var low, out var high);
+            (low << 16).CopyTo(uy.Slice(i, w / 2));
+            (high << 16).CopyTo(uy.Slice(i + w / 2, w / 2));
+        }
+        for (; i < ux.Length; i++) uy[i] = (uint)ux[i] << 16;
     }
 
     /// <summary>x seen as (outer, n0, mid, n1, inner) → y as (outer, n1, mid, n0, inner), copying inner runs.</summary>

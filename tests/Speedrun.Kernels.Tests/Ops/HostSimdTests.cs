@@ -138,6 +138,41 @@ public class HostSimdTests
         Same("rms_norm backward", [dy, x, rstd, new float[rows * cols]], (d, v) => Norm(d).Backward(v[0], v[1], v[2], rows, cols, v[3]));
     }
 
+    /// <summary>The bf16 casts run SIMD-wide on the host: the same bits as the kernels for ties (even and odd), carries
+    /// into the exponent, overflow to infinity, subnormals, signed zeros and NaNs (which stay NaN), at a length
+    /// that leaves a tail.</summary>
+    [Fact]
+    public void Bf16CastsMatchTheKernels()
+    {
+        var special = new uint[]
+        {
+            0x3F80_8000, 0x3F81_8000, 0x3F80_7FFF, 0x3F80_8001, 0x3FFF_FFFF, 0x7F7F_FFFF, 0xFF7F_FFFF, 0x7F80_0000, 0xFF80_0000,
+            0x0000_0001, 0x8000_8000, 0x0000_0000, 0x8000_0000, 0x7FC0_0000, 0x7F80_0001, 0xFFFF_FFFF, 0x7FBF_FFFF,
+        };
+        var rng = new Random(20);
+        var x = special.Concat(Enumerable.Range(0, 1000).Select(_ => (uint)rng.NextInt64(0, 1L << 32)))
+            .Select(BitConverter.UInt32BitsToSingle).ToArray();
+        (ushort[] Rounded, float[] Widened) Run(Runtime.Device d)
+        {
+            using var input = d.Accelerator.Allocate1D(x);
+            using var bf16 = d.Accelerator.Allocate1D<Speedrun.Kernels.Numerics.BFloat16>(x.Length);
+            using var back = d.Accelerator.Allocate1D<float>(x.Length);
+            d.Elementwise().ToBFloat16(input.View, bf16.View);
+            d.Elementwise().ToFloat32(bf16.View, back.View);
+            d.Synchronize();
+            return (bf16.GetAsArray1D().Select(b => b.Bits).ToArray(), back.GetAsArray1D());
+        }
+        var host = Run(Cpu);
+        var kernel = Run(Kernels.Value);
+        Assert.Equal(kernel.Rounded, host.Rounded);
+        Assert.Equal(Bits(kernel.Widened), Bits(host.Widened));
+        Assert.Equal((ushort)0x3F80, host.Rounded[0]); // a tie rounds to even: down here ...
+        Assert.Equal((ushort)0x3F82, host.Rounded[1]); // ... and up here
+        Assert.Equal((ushort)0x7F80, host.Rounded[5]); // the largest float rounds to infinity
+        Assert.True(float.IsNaN(host.Widened[14]));    // a signalling NaN whose top bits alone would read as infinity
+        Same("round_bf16 over the same inputs", [x, new float[x.Length]], (d, v) => d.Activations().Forward<RoundBf16>(v[0], v[1]));
+    }
+
     [Theory]
     [InlineData(3)]
     [InlineData(1001)]
