@@ -2,7 +2,8 @@
 # Every GPU check in one go, on the GPU machine (no .NET there: run publish.sh here first and carry
 # .device/). Usage: scripts/device/check.sh OUT_DIR [--quick] (the default mode), or
 # scripts/device/check.sh OUT_DIR records (one full-size training step of records 12, 19 and 21, ours and PyTorch's:
-# a separate mode, since it needs a whole device command of its own). Writes env.txt, doctor.log, report.md,
+# a separate mode, since it needs a whole device command of its own), or scripts/device/check.sh OUT_DIR calibrate
+# (a track's calibration, as much of it as fits in one command; writes env.txt, store.db and calibrate.log). Writes env.txt, doctor.log, report.md,
 # report.json, torch.log, torch.json, torch_train.json and summary.md into OUT_DIR (at most 8 files, flat:
 # new results fold into these, e.g. the attention reference is the key "attention" of torch.json and the records'
 # PyTorch steps the key "record_steps").
@@ -19,10 +20,10 @@ step() { # step SECONDS COMMAND...: runs the command under the smaller of the tw
   if (( left < 20 )); then echo "== skipped (${left}s left of the ${deadline}s deadline): $*"; return 0; fi
   timeout "$t" "$@"
 }
-out=${1:?usage: check.sh OUT_DIR [--quick] | check.sh OUT_DIR records}
+out=${1:?usage: check.sh OUT_DIR [--quick] | check.sh OUT_DIR records | check.sh OUT_DIR calibrate}
 shift
 mode=default
-if [ "${1:-}" = records ]; then mode=records; shift; fi
+if [ "${1:-}" = records ] || [ "${1:-}" = calibrate ]; then mode=$1; shift; fi
 mkdir -p "$out"
 export DOTNET_BUNDLE_EXTRACT_BASE_DIR=${TMPDIR:-/tmp}/speedrun-bundle
 export PYTHONUNBUFFERED=1
@@ -39,6 +40,23 @@ export PYTHONUNBUFFERED=1
 echo "== env"; grep -E 'Driver Version|NVIDIA H|torch' "$out/env.txt"
 
 shard=.device/data/train_000000.bin
+if [ "$mode" = calibrate ]; then
+  # A track's calibration across short device windows: each call times the (record, seed) runs that fit in what
+  # is left of the deadline (speedrun calibrate --resume --budget), into OUT/store.db, which starts as a copy of
+  # .device/calibration.db when that exists (the merged store of the earlier calls; see docs/device-kit.md).
+  # TRACK (default mini), RECORDS (default 1..21) and SEEDS (default 3) choose the work; the FineWeb tracks need
+  # shards on the machine (SPEEDRUN_FINEWEB_DIR). The runs' folders stay in TMPDIR; their rows, logs included, are
+  # in store.db. A run whose typical time no longer fits is left for the next call.
+  store="$out/store.db"
+  if [ -f .device/calibration.db ]; then cp .device/calibration.db "$store"; echo "== continuing from .device/calibration.db"; fi
+  budget=$(( (deadline - SECONDS - 40) / 60 ))
+  echo "== speedrun calibrate --track ${TRACK:-mini} --records ${RECORDS:-1..21} --seeds ${SEEDS:-3}, budget ${budget} min"
+  .device/bin/speedrun calibrate --track "${TRACK:-mini}" --records "${RECORDS:-1..21}" --seeds "${SEEDS:-3}" --resume \
+    --budget "$budget" --store "$store" --runs "${TMPDIR:-/tmp}/speedrun-calibration-runs" "$@" 2>&1 | tee "$out/calibrate.log"
+  echo "== the target these calibrations give (not written: speedrun target --write runs where the repository is)"
+  .device/bin/speedrun target --track "${TRACK:-mini}" --store "$store" 2>&1 | tee -a "$out/calibrate.log"
+  exit 0
+fi
 if [ "$mode" = records ]; then
   # Ours, then PyTorch's, one full-size step each (64K, 64K, 48K-token streams, width 768, 12 layers; B = 1 plus every
   # optimizer, as one of the original's 8 GPUs steps). Expected on an H100/H200: ours ~20-40 s a record (Roslyn, model

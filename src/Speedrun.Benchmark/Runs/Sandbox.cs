@@ -107,14 +107,15 @@ public sealed class Sandbox
         return new ProgramHost(Bwrap, args);
     }
 
-    /// <summary>The runtime's folder and the folder of every speedrun assembly the host command names.</summary>
+    /// <summary>The runtime's folder and the folder of every file the host command names: the speedrun assembly, or
+    /// the self-contained single-file speedrun behind prlimit (whose extracted files are AppContext.BaseDirectory).</summary>
     static IEnumerable<string> RuntimePaths(ProgramHost host)
     {
         var paths = new List<string> { Path.GetDirectoryName(Path.GetFullPath(ResolveLinks(host.FileName)))!, AppContext.BaseDirectory.TrimEnd('/') };
         var runtime = Path.GetDirectoryName(typeof(object).Assembly.Location); // .../shared/Microsoft.NETCore.App/<version>
-        if (runtime is not null) paths.Add(Path.GetFullPath(Path.Combine(runtime, "..", "..", "..")));
-        foreach (var a in host.PrefixArguments.Where(a => a.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) && File.Exists(a)))
-            paths.Add(Path.GetDirectoryName(Path.GetFullPath(a))!);
+        if (!string.IsNullOrEmpty(runtime)) paths.Add(Path.GetFullPath(Path.Combine(runtime, "..", "..", "..")));
+        foreach (var a in host.PrefixArguments.Where(a => Path.IsPathRooted(a) && File.Exists(a)))
+            paths.Add(Path.GetDirectoryName(Path.GetFullPath(ResolveLinks(a)))!);
         return paths.Where(p => !SystemDirs.Any(s => p == s || p.StartsWith(s + "/", StringComparison.Ordinal))).Distinct();
     }
 
@@ -138,7 +139,8 @@ public sealed class Sandbox
         // Settings that change how .NET runs the program (thread count, GC, the runtime's location) pass through, so a
         // sandboxed run behaves as an unsandboxed one would.
         foreach (var name in new[] { "DOTNET_PROCESSOR_COUNT", "DOTNET_ROOT", "DOTNET_gcServer", "DOTNET_GCgen0size", "DOTNET_TieredPGO",
-                                     "DOTNET_TieredCompilation", "DOTNET_ReadyToRun", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH" })
+                                     "DOTNET_TieredCompilation", "DOTNET_ReadyToRun", "DOTNET_BUNDLE_EXTRACT_BASE_DIR", "CUDA_VISIBLE_DEVICES",
+                                     "LD_LIBRARY_PATH" })
             if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } value) env[name] = value;
         return env;
     }
