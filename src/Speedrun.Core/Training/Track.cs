@@ -47,9 +47,11 @@ public sealed record Track
     /// null for a target set by hand.</summary>
     public TrackTargetCalibration? TargetCalibration { get; init; }
 
-    /// <summary>snake_case JSON; unknown fields are errors.</summary>
+    /// <summary>snake_case JSON; unknown fields are errors. Written for people to read: +, ' and ` stay as they are
+    /// (the default encoder writes them as \u escapes, which is for JSON inside HTML).</summary>
     public static readonly JsonSerializerOptions Json = new()
     {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         WriteIndented = true,
