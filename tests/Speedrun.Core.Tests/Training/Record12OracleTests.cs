@@ -66,18 +66,14 @@ public class Record12OracleTests(ITestOutputHelper output)
     [Fact]
     public void LossAndGradientsMatchTheBf16TwinAtStepZero()
     {
-        var d = StepZero(StreamGptTwin.Record12);
-        output.WriteLine($"step 0: {d}");
-        Assert.True(d.Within(StepZeroTolerance), $"step 0: {d} (tolerance {StepZeroTolerance})");
+        StreamRecordOracle.AssertAgrees(output, "step 0", StepZero(StreamGptTwin.Record12), StepZeroTolerance);
     }
 
     [Fact]
     public void ThreeStepsOfItsOptimizersTrackTorchSharp()
     {
         using var ours = Ours(Record, seed: 2, [.. Settings, ("MomentumWarmupSteps", WarmupSteps)]);
-        var d = StreamRecordOracle.Training(ours, Twin(ours, Window, StreamGptTwin.Record12), Optimizers, steps: 3).Worst();
-        output.WriteLine($"3 steps: {d}");
-        Assert.True(d.Within(TrainingTolerance), $"3 steps: {d} (tolerance {TrainingTolerance})");
+        StreamRecordOracle.AssertAgrees(output, "3 steps", StreamRecordOracle.Training(ours, Twin(ours, Window, StreamGptTwin.Record12), Optimizers, steps: 3).Worst(), TrainingTolerance);
     }
 
     [Theory]

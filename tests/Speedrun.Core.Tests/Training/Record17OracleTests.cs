@@ -99,17 +99,13 @@ public class Record17OracleTests(ITestOutputHelper output)
     [Fact]
     public void LossAndGradientsMatchTheBf16TwinAtStepZero()
     {
-        var d = StepZero(StreamGptTwin.Record17);
-        output.WriteLine($"step 0: {d}");
-        Assert.True(d.Within(StepZeroTolerance), $"step 0: {d} (tolerance {StepZeroTolerance})");
+        StreamRecordOracle.AssertAgrees(output, "step 0", StepZero(StreamGptTwin.Record17), StepZeroTolerance);
     }
 
     [Fact]
     public void ThreeStepsOfItsOptimizersTrackTorchSharp()
     {
-        var d = Training(Optimizers).Worst();
-        output.WriteLine($"3 steps: {d}");
-        Assert.True(d.Within(TrainingTolerance), $"3 steps: {d} (tolerance {TrainingTolerance})");
+        StreamRecordOracle.AssertAgrees(output, "3 steps", Training(Optimizers).Worst(), TrainingTolerance);
     }
 
     /// <summary>Measured over seeds 1-4 (unexplained fraction of the bf16 effect): record 16's rotary (every pair

@@ -109,9 +109,7 @@ public class Record19OracleTests(ITestOutputHelper output)
     [Fact]
     public void LossAndGradientsMatchTheBf16TwinAtStepZero()
     {
-        var d = StepZero(StreamGptTwin.Record19);
-        output.WriteLine($"step 0: {d}");
-        Assert.True(d.Within(StepZeroTolerance), $"step 0: {d} (tolerance {StepZeroTolerance})");
+        StreamRecordOracle.AssertAgrees(output, "step 0", StepZero(StreamGptTwin.Record19), StepZeroTolerance);
     }
 
     /// <summary>With Gpt.Training off (the loop's evaluation, the harness's model) the loss takes the plain bf16 head:
@@ -161,9 +159,7 @@ public class Record19OracleTests(ITestOutputHelper output)
     [Fact]
     public void ThreeStepsOfItsOptimizersTrackTorchSharp()
     {
-        var d = Training(Optimizers).Worst();
-        output.WriteLine($"3 steps: {d}");
-        Assert.True(d.Within(TrainingTolerance), $"3 steps: {d} (tolerance {TrainingTolerance})");
+        StreamRecordOracle.AssertAgrees(output, "3 steps", Training(Optimizers).Worst(), TrainingTolerance);
     }
 
     /// <summary>

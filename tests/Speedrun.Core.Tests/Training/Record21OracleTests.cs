@@ -85,17 +85,13 @@ public class Record21OracleTests(ITestOutputHelper output)
     [Fact]
     public void LossAndGradientsMatchTheBf16TwinAtStepZero()
     {
-        var d = StepZero(Twin21);
-        output.WriteLine($"step 0: {d}");
-        Assert.True(d.Within(StepZeroTolerance), $"step 0: {d} (tolerance {StepZeroTolerance})");
+        StreamRecordOracle.AssertAgrees(output, "step 0", StepZero(Twin21), StepZeroTolerance);
     }
 
     [Fact]
     public void ThreeStepsOfItsOptimizersTrackTorchSharp()
     {
-        var d = Training().Worst();
-        output.WriteLine($"3 steps: {d}");
-        Assert.True(d.Within(TrainingTolerance), $"3 steps: {d} (tolerance {TrainingTolerance})");
+        StreamRecordOracle.AssertAgrees(output, "3 steps", Training().Worst(), TrainingTolerance);
     }
 
     /// <summary>

@@ -200,4 +200,12 @@ static class StreamRecordOracle
                 foreach (var p in rounded) p.copy_(p.to_type(torch.ScalarType.BFloat16).to_type(torch.ScalarType.Float64));
         };
     }
+
+    /// <summary>Logs how far ours and the twin are apart as <paramref name="what"/> (step 0, 3 steps), then asserts it is
+    /// within <paramref name="tolerance"/>.</summary>
+    public static void AssertAgrees(ITestOutputHelper output, string what, Disagreement d, Disagreement tolerance)
+    {
+        output.WriteLine($"{what}: {d}");
+        Assert.True(d.Within(tolerance), $"{what}: {d} (tolerance {tolerance})");
+    }
 }
