@@ -537,7 +537,7 @@ sealed class RotaryTables
         var sin = new float[positions * half];
         for (int i = 0; i < half; i++)
         {
-            float frequency = i < quarter ? MathF.Pow(1f / theta, (float)i / (quarter - 1)) : 0f;
+            float frequency = i < quarter ? MathF.Pow(1f / theta, Linspace01(i, quarter)) : 0f;
             for (int t = 0; t < positions; t++)
             {
                 float angle = t * frequency;
@@ -549,6 +549,14 @@ sealed class RotaryTables
         Sin = Tensor.Persistent(device, DType.F32, positions, half);
         Cos.F32.CopyFromCPU(device.Stream, cos);
         Sin.F32.CopyFromCPU(device.Stream, sin);
+    }
+
+    /// <summary>torch.linspace(0, 1, n)[i] as torch computes it: the lower half forward from 0, the upper half back from
+    /// 1, in fp32 steps of 1/(n − 1). i/(n − 1) would be an ulp off at some points of the upper half.</summary>
+    static float Linspace01(int i, int n)
+    {
+        float step = 1f / (n - 1);
+        return i < n / 2 ? i * step : 1f - (n - 1 - i) * step;
     }
 
     public Tensor Cos { get; }
