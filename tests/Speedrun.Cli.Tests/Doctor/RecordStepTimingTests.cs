@@ -45,7 +45,7 @@ public class RecordStepTimingTests
         Assert.All(streams, r =>
         {
             Assert.Equal(8, r.Accumulation); // 8 streams a step, one a micro-batch
-            Assert.StartsWith("Muon over ", r.Optimizers);
+            Assert.StartsWith("distributed Muon over ", r.Optimizers);
             Assert.Null(r.Mfu); // windowed, document-masked attention: no llm.c MFU
         });
         Assert.Contains("β1 0.8", streams[1].Optimizers); // record 19's Adam betas

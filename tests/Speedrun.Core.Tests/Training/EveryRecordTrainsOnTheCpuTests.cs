@@ -37,7 +37,7 @@ public class EveryRecordTrainsOnTheCpuTests(ITestOutputHelper output)
         if (defaults.GetType().GetProperty("ValueEmbeddingTables") is not null) settings.Add(("ValueEmbeddingTables", 1));
         if (defaults.GetType().GetProperty("EncoderWindows") is not null) settings.Add(("EncoderWindows", "LS")); // records 20+: long, short
         using var ours = new RecordGpt(record, size, seed: 1, [.. settings]);
-        using var optimizers = new RecordOptimizers(ours);
+        using var optimizers = ours.Optimizers();
         output.WriteLine($"{record}: {optimizers.Description}; products in {ours.Precision}");
 
         var start = ours.Model.NamedParameters().ToDictionary(p => p.Name, p => p.Value.ToArray());

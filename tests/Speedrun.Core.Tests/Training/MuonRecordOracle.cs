@@ -1,3 +1,4 @@
+using Speedrun.Benchmark.Runs;
 using TorchSharp;
 using Parameter = TorchSharp.Modules.Parameter;
 
@@ -94,7 +95,7 @@ static class MuonRecordOracle
     /// reach, ScalarLr·steps (see <see cref="RecordOracle.Training(RecordGpt, RotaryGptTwin, int, int, Action{int}, Action{int}, double)"/>).</remarks>
     public static Disagreement Training(RecordGpt ours, RotaryGptTwin twin, TwinOptimizers setup, int steps, int batchSeed = 100)
     {
-        using var optimizers = new RecordOptimizers(ours);
+        using var optimizers = ours.Optimizers();
         double reach = setup.RoundBf16Parameters ? setup.ScalarLr!.Value * steps : 0;
         return RecordOracle.Training(ours, twin, steps, batchSeed, optimizers.Step, TwinStep(twin, setup), reach);
     }
@@ -119,7 +120,7 @@ static class MuonRecordOracle
     /// <summary>The losses of <paramref name="steps"/> steps of the record's optimizers on a model.</summary>
     public static float[] Losses(RecordGpt ours, int steps)
     {
-        using var optimizers = new RecordOptimizers(ours);
+        using var optimizers = ours.Optimizers();
         return RecordOracle.Losses(ours, steps, batchSeed: 200, optimizers.Step);
     }
 

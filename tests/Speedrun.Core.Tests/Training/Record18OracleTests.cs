@@ -118,7 +118,7 @@ public class Record18OracleTests(ITestOutputHelper output)
     public void OnlyTheEmbeddingTablesAreRoundedAfterAStep()
     {
         using var ours = Ours(Record, Size18, seed: 2, [.. Settings, ("MomentumWarmupSteps", WarmupSteps)]);
-        using var optimizers = new RecordOptimizers(ours);
+        using var optimizers = ours.Optimizers();
         ours.LossAndBackward(Stream(seed: 100));
         optimizers.Step(0);
         static bool Bf16(float[] values) => values.All(v => Kernels.Numerics.BFloat16.FromFloat(v).ToFloat() == v);

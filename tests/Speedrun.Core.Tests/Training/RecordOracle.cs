@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Speedrun.Benchmark.Runs;
 using Speedrun.Core.Autograd;
 using Speedrun.Core.Training.Modules;
@@ -54,7 +53,7 @@ sealed class RecordGpt : IDisposable
         Device = Device.Create(Kernels.Runtime.DeviceKind.Cpu);
         Hyperparameters = Program.Hyperparameters([("Layers", size.Layers), ("Dim", size.Dim), ("HeadDim", size.HeadDim),
             ("Vocab", size.Vocab), ("SequenceLength", size.SequenceLength), .. settings]);
-        Precision = ProgramPrecision(Program);
+        Precision = RecordPrecision.Of(Program, Device.IsCuda);
         _gpt = Program.Type("Gpt");
         Model = (Module)Activator.CreateInstance(_gpt, Device, Hyperparameters, new Random(seed))!;
     }
@@ -68,22 +67,8 @@ sealed class RecordGpt : IDisposable
     /// <summary>The matmul precision the program's loop puts its forward and backward under on the CPU device.</summary>
     public MatmulPrecision Precision { get; }
 
-    /// <summary>
-    /// The precision from the program's own line: <c>var precision = ctx.Device.IsCuda ? MatmulPrecision.BF16 :
-    /// MatmulPrecision.F32;</c> (records 1-9: bf16 autocast on the GPU only) is F32 here; <c>var precision =
-    /// MatmulPrecision.BF16;</c> (records 10-11: bf16 products on every device) is BF16.
-    /// </summary>
-    static MatmulPrecision ProgramPrecision(LoadedProgram program)
-    {
-        var line = Regex.Match(File.ReadAllText(program.SourcePath), @"^var precision = (.+);\s*$", RegexOptions.Multiline);
-        return line.Groups[1].Value switch
-        {
-            "ctx.Device.IsCuda ? MatmulPrecision.BF16 : MatmulPrecision.F32" => MatmulPrecision.F32,
-            "MatmulPrecision.BF16" => MatmulPrecision.BF16,
-            var other => throw new InvalidOperationException(
-                $"{program.SourcePath}: cannot tell the CPU precision from 'var precision = {other};'."),
-        };
-    }
+    /// <summary>The record's optimizers over this model, wired as its loop wires them (rates at their peak).</summary>
+    public RecordOptimizers Optimizers() => new(Program, Device, Model, Hyperparameters);
 
     /// <summary>Whether the program's Gpt has a public method of this name (the records differ in what they expose).</summary>
     public bool Has(string method) => _gpt.GetMethod(method) is not null;

@@ -1,3 +1,4 @@
+using Speedrun.Benchmark.Runs;
 using TorchSharp;
 
 namespace Speedrun.Core.Tests.Training;
@@ -129,7 +130,7 @@ static class StreamRecordOracle
         Func<int, int>? twinWindowAt = null)
     {
         using var torchScope = torch.NewDisposeScope();
-        using var optimizers = new RecordOptimizers(ours);
+        using var optimizers = ours.Optimizers();
         var stepTwin = TwinStep(twin, setup);
         var initial = twin.Parameters.ToDictionary(p => p.Key, p => p.Value.detach().clone());
         double lossError = 0;
