@@ -3,8 +3,12 @@ using System.Diagnostics;
 namespace Speedrun.Benchmark.Runs;
 
 /// <summary>How a child of the runner is started: the command that hosts it (the speedrun executable and one of its
-/// hidden verbs, "exec" or "exec-eval"), chosen by the caller so this layer never names the CLI.</summary>
-public sealed record ProgramHost(string FileName, IReadOnlyList<string> PrefixArguments);
+/// hidden verbs, "exec" or "exec-eval"), chosen by the caller so this layer never names the CLI, and the variables
+/// the host itself needs in its environment (the .NET runtime's settings), which every wrapper keeps.</summary>
+public sealed record ProgramHost(string FileName, IReadOnlyList<string> PrefixArguments)
+{
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+}
 
 /// <summary>The two children of a run: the training process and the evaluation process.</summary>
 public sealed record RunnerHosts(ProgramHost Training, ProgramHost Evaluation);
@@ -42,7 +46,7 @@ public sealed class ChildProcess : IDisposable
             UseShellExecute = false,
         };
         foreach (var a in host.PrefixArguments.Concat(arguments)) psi.ArgumentList.Add(a);
-        foreach (var (k, v) in environment) psi.Environment[k] = v;
+        foreach (var (k, v) in host.Environment.Concat(environment)) psi.Environment[k] = v;
 
         var stdout = new StreamWriter(stdoutFile) { AutoFlush = true };
         var stderr = new StreamWriter(stderrFile) { AutoFlush = true };
@@ -108,8 +112,11 @@ public sealed class ChildProcess : IDisposable
                 Kill();
             }
             elapsed = _watch.Elapsed;
-            // Drains the output pipes; bounded, since a process the child left behind could hold them open.
-            if (!_process.WaitForExit(TimeSpan.FromSeconds(30))) Kill();
+            // Drains the output pipes. Only WaitForExit() without a timeout waits for the asynchronous readers to reach
+            // the end of the streams (with one, a child that exits at once lost all its output); bounded, since a process
+            // the child left behind could hold them open.
+            var drained = Task.Run(() => _process.WaitForExit());
+            if (!drained.Wait(TimeSpan.FromSeconds(30))) Kill();
         }
         return new ChildOutcome(timedOut ? -1 : _process.ExitCode, timedOut, elapsed);
     }

@@ -23,6 +23,6 @@ public static class MemoryLimit
     public static ProgramHost Wrap(ProgramHost host, bool usesGpu)
     {
         if (usesGpu || !File.Exists(Prlimit)) return host;
-        return new ProgramHost(Prlimit, [$"--data={Bytes}", "--", host.FileName, .. host.PrefixArguments]);
+        return new ProgramHost(Prlimit, [$"--data={Bytes}", "--", host.FileName, .. host.PrefixArguments]) { Environment = host.Environment };
     }
 }

@@ -100,7 +100,7 @@ public sealed class Sandbox
             args.AddRange(["--ro-bind-try", "/sys", "/sys"]);
         }
         var environment = BaseEnvironment(spec.Home);
-        foreach (var (k, v) in spec.Variables) environment[k] = v;
+        foreach (var (k, v) in host.Environment.Concat(spec.Variables)) environment[k] = v;
         foreach (var (k, v) in environment) args.AddRange(["--setenv", k, v]);
         args.AddRange(["--chdir", spec.WorkingDirectory, "--", host.FileName]);
         args.AddRange(host.PrefixArguments);

@@ -48,4 +48,43 @@ public sealed class SandboxTests : IDisposable
         Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {await stderr}");
         Assert.StartsWith("inside, as ", await stdout);
     }
+
+    /// <summary>
+    /// A host's own variables (the runner's children run with DOTNET_TieredCompilation=0, ExecCommand.RuntimeSettings)
+    /// reach its process behind prlimit, with and without the sandbox, which otherwise starts from an empty
+    /// environment; the run's variables come after them. Also a child that exits at once keeps its output: ChildProcess
+    /// lost all of it (this test's first run, 2026-12-01) until its drain waited for the asynchronous readers.
+    /// </summary>
+    [Fact]
+    public void AHostsOwnVariablesReachItsProcessBehindPrlimitInAndOutOfTheSandbox()
+    {
+        if (!OperatingSystem.IsLinux() || !File.Exists("/usr/bin/prlimit"))
+        {
+            Assert.Skip("prlimit and the sandbox are Linux's");
+            return;
+        }
+        var script = Path.Combine(_dir.Path, "env.sh");
+        File.WriteAllText(script, "#!/bin/sh\necho \"tiered=$DOTNET_TieredCompilation run=$SPEEDRUN_TEST_VAR\"\n");
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var host = MemoryLimit.Wrap(new ProgramHost(script, []) { Environment = new Dictionary<string, string> { ["DOTNET_TieredCompilation"] = "0" } },
+            usesGpu: false);
+        Assert.Equal("/usr/bin/prlimit", host.FileName);
+        var variables = new Dictionary<string, string> { ["SPEEDRUN_TEST_VAR"] = "7" };
+
+        string Output(ProgramHost command, IEnumerable<KeyValuePair<string, string>> runVariables)
+        {
+            var stdout = Path.Combine(_dir.Path, $"out-{Guid.NewGuid():N}.txt");
+            var outcome = ChildProcess.Run(command, [], runVariables, TimeSpan.FromSeconds(30), stdout, stdout + ".err");
+            Assert.True(outcome.ExitCode == 0, $"exit {outcome.ExitCode}: {File.ReadAllText(stdout + ".err")}");
+            var text = File.ReadAllText(stdout).Trim();
+            Assert.True(text.Length > 0, $"no output from {command.FileName} {string.Join(" ", command.PrefixArguments)}; stderr: {File.ReadAllText(stdout + ".err")}");
+            return text;
+        }
+
+        Assert.Equal("tiered=0 run=7", Output(host, variables));
+        if (Sandbox.Current is { } sandbox)
+            Assert.Equal("tiered=0 run=7", Output(sandbox.Wrap(host, new SandboxSpec([], [], "/", _dir.Path, variables, Gpu: false)), []));
+        else if (Environment.GetEnvironmentVariable("SPEEDRUN_REQUIRE_SANDBOX") == "1")
+            Assert.Fail($"no sandbox: {Sandbox.Unavailable}");
+    }
 }

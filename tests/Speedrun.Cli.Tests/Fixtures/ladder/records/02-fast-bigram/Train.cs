@@ -7,7 +7,7 @@ using Speedrun.Core.Training.Modules;
 using Speedrun.Core.Training.Optimizers;
 
 using var ctx = RunContext.FromEnvironment();
-const int Batch = 1;
+const int Batch = 4;
 int steps = 10 + 20;       // the first 10 steps are warm-up, as in the records
 float learningRate = 0.06f;
 
