@@ -68,6 +68,21 @@ public sealed class LoadedProgram
         (T)(Property(instance.GetType(), property).GetValue(instance)
             ?? throw new InvalidOperationException($"{instance.GetType().Name}.{property} is null."));
 
+    /// <summary>Runs a reflective call into a program, rethrowing what the program threw rather than the reflection
+    /// wrapper.</summary>
+    public static T Unwrap<T>(Func<T> call)
+    {
+        try
+        {
+            return call();
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+            throw;
+        }
+    }
+
     static PropertyInfo Property(Type type, string name) =>
         type.GetProperty(name) ?? throw new ArgumentException($"{type.Name} has no property {name}.");
 }

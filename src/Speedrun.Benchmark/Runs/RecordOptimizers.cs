@@ -35,7 +35,7 @@ public sealed class RecordOptimizers : IDisposable
     {
         var gpt = model.GetType();
         bool Has(string method) => gpt.GetMethod(method, Type.EmptyTypes) is not null;
-        IReadOnlyList<Tensor> List(string method) => Unwrap(() => (IReadOnlyList<Tensor>?)gpt.GetMethod(method, Type.EmptyTypes)!.Invoke(model, null))
+        IReadOnlyList<Tensor> List(string method) => LoadedProgram.Unwrap(() => (IReadOnlyList<Tensor>?)gpt.GetMethod(method, Type.EmptyTypes)!.Invoke(model, null))
             ?? throw new InvalidOperationException($"{program.SourcePath}: Gpt.{method}() returned null.");
         Tensor Property(string name) => LoadedProgram.Get<Tensor>(model, name);
         float Rate(string name) => LoadedProgram.Get<float>(hp, name);
@@ -118,11 +118,11 @@ public sealed class RecordOptimizers : IDisposable
 
             _steps.Add(step =>
             {
-                if (momentumAt is not null) muon.Momentum = (float)Unwrap(() => momentumAt.Invoke(hp, [step]))!;
+                if (momentumAt is not null) muon.Momentum = (float)LoadedProgram.Unwrap(() => momentumAt.Invoke(hp, [step]))!;
                 adam.Step();
                 muon.Step();
                 scalars?.Step();
-                if (round is not null) Unwrap(() => round.Invoke(model, null));
+                if (round is not null) LoadedProgram.Unwrap(() => round.Invoke(model, null));
             });
             Description = string.Join(", ", parts);
         }
@@ -170,20 +170,6 @@ public sealed class RecordOptimizers : IDisposable
                 (count.Count != named.Count && missing.Count == 0 && twice.Count == 0 ? "; a group holds a tensor that is not a parameter" : "") + ".");
     }
 
-    /// <summary>Runs a reflective call, rethrowing what the program threw rather than the reflection wrapper.</summary>
-    static T Unwrap<T>(Func<T> call)
-    {
-        try
-        {
-            return call();
-        }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
-            throw;
-        }
-    }
-
     /// <summary>The program's Muon, reached by reflection: constructor (parameters, lr, momentum) or, distributed
     /// (records 6+), (parameters, lr, momentum, rank, worldSize); Step(); Lr; Momentum (settable in records 9+).</summary>
     public sealed class ProgramMuon : IDisposable
@@ -196,7 +182,7 @@ public sealed class RecordOptimizers : IDisposable
                 ?? throw new NotSupportedException($"The program's Muon has {type.GetConstructors().Length} public constructors; " +
                                                    "the recipe knows (parameters, lr, momentum) and (parameters, lr, momentum, rank, worldSize).");
             Distributed = constructor.GetParameters().Length == 5;
-            _muon = Unwrap(() => constructor.Invoke(Distributed ? [parameters, lr, momentum, 0, 1] : [parameters, lr, momentum]));
+            _muon = LoadedProgram.Unwrap(() => constructor.Invoke(Distributed ? [parameters, lr, momentum, 0, 1] : [parameters, lr, momentum]));
             float actual = (float)type.GetProperty("Lr")!.GetValue(_muon)!;
             if (actual != lr) throw new InvalidOperationException($"Muon.Lr is {actual} after construction with lr {lr}.");
         }
@@ -212,7 +198,7 @@ public sealed class RecordOptimizers : IDisposable
                 .Invoke(_muon, [value]);
         }
 
-        public void Step() => Unwrap(() => _muon.GetType().GetMethod("Step", Type.EmptyTypes)!.Invoke(_muon, null));
+        public void Step() => LoadedProgram.Unwrap(() => _muon.GetType().GetMethod("Step", Type.EmptyTypes)!.Invoke(_muon, null));
 
         public void Dispose() => ((IDisposable)_muon).Dispose();
     }

@@ -39,7 +39,7 @@ internal sealed class RecordTrainer : IDisposable
         var loss = gptType.GetMethod("Loss", [typeof(Tensor), typeof(Tensor)])
             ?? throw new NotSupportedException($"{program.SourcePath}: Gpt has no Loss(Tensor inputs, Tensor targets) for the doctor to call.");
         var precision = RecordPrecision.Of(program, device.IsCuda);
-        var model = (Module)Unwrap(() => Activator.CreateInstance(gptType, device, hp, new Random(0))!);
+        var model = (Module)LoadedProgram.Unwrap(() => Activator.CreateInstance(gptType, device, hp, new Random(0))!);
         try
         {
             return new RecordTrainer(model, loss, precision, new RecordOptimizers(program, device, model, hp));
@@ -70,7 +70,7 @@ internal sealed class RecordTrainer : IDisposable
     /// <summary>The record's training loss of one micro-batch (B, T), under its matmul precision.</summary>
     public Tensor Loss(Tensor inputs, Tensor targets)
     {
-        using (Autocast.Use(Precision)) return (Tensor)Unwrap(() => _loss.Invoke(Model, [inputs, targets]))!;
+        using (Autocast.Use(Precision)) return (Tensor)LoadedProgram.Unwrap(() => _loss.Invoke(Model, [inputs, targets]))!;
     }
 
     /// <summary>Every optimizer's step, as the record's loop runs them after the micro-steps.</summary>
@@ -80,19 +80,5 @@ internal sealed class RecordTrainer : IDisposable
     {
         _optimizers.Dispose();
         Model.Dispose();
-    }
-
-    /// <summary>Runs a reflective call, rethrowing what the program threw rather than the reflection wrapper.</summary>
-    static T Unwrap<T>(Func<T> call)
-    {
-        try
-        {
-            return call();
-        }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
-            throw;
-        }
     }
 }

@@ -70,13 +70,6 @@ sealed class RecordGpt : IDisposable
     /// <summary>The record's optimizers over this model, wired as its loop wires them (rates at their peak).</summary>
     public RecordOptimizers Optimizers() => new(Program, Device, Model, Hyperparameters);
 
-    /// <summary>Whether the program's Gpt has a public method of this name (the records differ in what they expose).</summary>
-    public bool Has(string method) => _gpt.GetMethod(method) is not null;
-
-    /// <summary>Calls one of the Gpt's public methods (RoundBf16Parameters, ...).</summary>
-    public object? Call(string method, params object[] arguments) =>
-        (_gpt.GetMethod(method) ?? throw new InvalidOperationException($"Gpt has no method {method}.")).Invoke(Model, arguments);
-
     /// <summary>One of the Gpt's tensor properties (Embedding, Head).</summary>
     public Tensor Property(string name) => LoadedProgram.Get<Tensor>(Model, name);
 
