@@ -7,17 +7,27 @@ using Speedrun.Benchmark.Tasks;
 namespace Speedrun.Cli.Commands;
 
 /// <summary>
-/// `speedrun run DIR [--track T] [--seeds K] [--first-seed S] [--timeout MIN] [--agent LABEL] [--store PATH]
-/// [--device D] [--runs DIR]`: time a task workspace's program (an agent run of task N with the workspace's
-/// hints) or a record folder's (a calibration of that record), once per seed, storing every run.
+/// `speedrun run DIR [DIR ...] [--track T] [--seeds K] [--first-seed S] [--timeout MIN] [--agent LABEL ...]
+/// [--with-references] [--store PATH] [--device D] [--runs DIR]`: time a task workspace's program (an agent run of
+/// task N with the workspace's hints) or a record folder's (a calibration of that record), once per seed, storing
+/// every run. Several workspaces of one task are timed in turn within each seed, so that they share the same
+/// session (and, with --with-references, the same two reference runs).
 /// </summary>
 internal static class RunCommand
 {
     public static Command Create()
     {
-        var dir = new Argument<string>("DIR") { Description = "A task workspace (made by `speedrun task`, has task.json) or a record folder (has record.json)" };
+        var dir = new Argument<string[]>("DIR")
+        {
+            Description = "A task workspace (made by `speedrun task`, has task.json) or a record folder (has record.json); " +
+                          "or several workspaces of one task, timed in turn in one session",
+            Arity = ArgumentArity.OneOrMore,
+        };
         var options = new RunOptions();
-        var agent = new Option<string?>("--agent") { Description = "A label for who wrote the program (stored with agent runs)" };
+        var agent = new Option<string[]>("--agent")
+        {
+            Description = "A label for who wrote the program (stored with agent runs); with several workspaces, one per workspace, in order",
+        };
         var withReferences = new Option<bool>("--with-references")
         {
             Description = "Time records N and N+1 in the same session, interleaved with the agent's runs; score then prefers these references",
@@ -29,37 +39,55 @@ internal static class RunCommand
         options.AddTo(command);
         command.SetAction((parse, cancel) =>
             Task.FromResult(UserErrors.Guard(() =>
-                Run(parse.GetValue(dir)!, parse.GetValue(agent), parse.GetValue(withReferences), options.Read(parse), cancel))));
+                Run(parse.GetValue(dir)!, parse.GetValue(agent) ?? [], parse.GetValue(withReferences), options.Read(parse), cancel))));
         return command;
     }
 
-    static int Run(string dir, string? agent, bool withReferences, RunOptions.Values options, CancellationToken cancel)
+    static int Run(string[] dirs, string[] agents, bool withReferences, RunOptions.Values options, CancellationToken cancel)
     {
-        if (!Directory.Exists(dir))
-            throw new UserError($"{dir}: no such folder; give a task workspace (`speedrun task N --out DIR`) or a record folder.");
-        // What DIR is gets checked before the data or the store is touched.
+        foreach (var dir in dirs)
+            if (!Directory.Exists(dir))
+                throw new UserError($"{dir}: no such folder; give a task workspace (`speedrun task N --out DIR`) or a record folder.");
+        if (agents.Length > 0 && agents.Length != dirs.Length)
+            throw new UserError($"--agent is given {agents.Length} time(s) for {dirs.Length} folder(s); give one label per folder, in order " +
+                                "(--agent A --agent B ...), or none.");
+        // What each DIR is gets checked before the data or the store is touched.
         var catalog = BenchmarkCatalog.LoadDefault();
-        var (program, label, folderLabel, manifest) = Describe(catalog, dir, agent);
-        if (withReferences && manifest is null)
-            throw new UserError($"--with-references times a task's two records beside an agent's runs, but {dir} is a record folder; give a task workspace.");
+        var programs = dirs.Select((dir, i) => Describe(catalog, dir, agents.Length == 0 ? null : agents[i])).ToList();
+        if (dirs.Length > 1)
+        {
+            var notWorkspace = dirs.Zip(programs).FirstOrDefault(p => p.Second.Manifest is null).First;
+            if (notWorkspace is not null)
+                throw new UserError($"{notWorkspace} is a record folder; several folders in one run must all be task workspaces (of one task).");
+            var tasks = programs.Select(p => p.Manifest!.Task).Distinct().ToList();
+            if (tasks.Count > 1)
+                throw new UserError($"the workspaces are of tasks {string.Join(", ", tasks)}; several workspaces in one run must be of one task.");
+        }
+        if (withReferences && programs[0].Manifest is null)
+            throw new UserError($"--with-references times a task's two records beside an agent's runs, but {dirs[0]} is a record folder; give a task workspace.");
         using var session = BenchmarkSession.Open(options.Session, defaultTrack: "tiny");
-        if (manifest is not null) label = session.AgentLabel(manifest, dir, agent);
-        Console.Error.WriteLine($"speedrun run: {program} on track '{session.Track.Name}', seeds {options.FirstSeed}..{options.FirstSeed + options.Seeds - 1}, " +
-                                $"store {session.StorePath}");
+        programs = programs.Select((p, i) => p.Manifest is null ? p : p with { Label = session.AgentLabel(p.Manifest, dirs[i], p.Label.Agent) }).ToList();
+        Console.Error.WriteLine($"speedrun run: {string.Join(", ", programs.Select(p => p.Program))} on track '{session.Track.Name}', " +
+                                $"seeds {options.FirstSeed}..{options.FirstSeed + options.Seeds - 1}, store {session.StorePath}");
         bool allOk = true;
+        var task = programs[0].Label.Record;
         var references = withReferences
-            ? new[] { label.Record, label.Record + 1 }.Select(n => catalog.Records.FirstOrDefault(r => r.Number == n && r.IsRunnable)
+            ? new[] { task, task + 1 }.Select(n => catalog.Records.FirstOrDefault(r => r.Number == n && r.IsRunnable)
                 ?? throw new UserError($"--with-references needs record {n}'s program, and the catalog has none.")).ToList()
             : [];
         for (int seed = options.FirstSeed; seed < options.FirstSeed + options.Seeds; seed++)
         {
-            // With references: N, agent, N+1 on even seeds and N+1, agent, N on odd ones, so a drift in the machine's
-            // state within a seed falls on both records alike.
-            var order = references.Count == 0 ? [null] : seed % 2 == 0 ? new[] { references[0], null, references[1] } : [references[1], null, references[0]];
-            foreach (var reference in order)
+            // With references: N, the programs, N+1 on even seeds and the whole order reversed on odd ones, so a drift in
+            // the machine's state within a seed falls on both records, and on every program, alike.
+            var order = new List<Timed>();
+            if (references.Count > 0) order.Add(new Timed(references[0], null));
+            order.AddRange(programs.Select(p => new Timed(null, p)));
+            if (references.Count > 0) order.Add(new Timed(references[1], null));
+            if (references.Count > 0 && seed % 2 == 1) order.Reverse();
+            foreach (var (reference, program) in order)
             {
                 var run = reference is null
-                    ? session.Run(program, label, seed, folderLabel, cancel)
+                    ? session.Run(program!.Program, program.Label, seed, program.FolderLabel, cancel)
                     : session.Run(reference.TrainPath, RunLabel.CalibrationOf(reference.Number), seed, reference.FolderName, cancel);
                 if (run is null) return 130;
                 allOk &= run.Verdict == "ok";
@@ -68,9 +96,14 @@ internal static class RunCommand
         return allOk ? 0 : 1;
     }
 
+    /// <summary>One run of a seed's order: a reference record, or one of the given programs.</summary>
+    sealed record Timed(RecordInfo? Reference, Described? Program);
+
+    sealed record Described(string Program, RunLabel Label, string FolderLabel, TaskManifest? Manifest);
+
     /// <summary>The program to run and how to label it: an agent run for a workspace (whose label the store then
     /// confirms, see <see cref="BenchmarkSession.AgentLabel"/>), a calibration for a record.</summary>
-    static (string Program, RunLabel Label, string FolderLabel, TaskManifest? Manifest) Describe(BenchmarkCatalog catalog, string dir, string? agent)
+    static Described Describe(BenchmarkCatalog catalog, string dir, string? agent)
     {
         if (File.Exists(Path.Combine(dir, TaskManifest.FileName)))
         {
@@ -84,7 +117,7 @@ internal static class RunCommand
                                         $"'{manifest.StartRecord.Slug}', but the catalog at {catalog.Root} " +
                                         (task is null ? $"has no task {manifest.Task}" : $"starts task {manifest.Task} from '{task.Start.Slug}'") +
                                         "; scores compare it with that catalog's calibrations.");
-            return (program, RunLabel.AgentRun(manifest.Task, manifest.HintSelection, agent), $"task{manifest.Task:D2}", manifest);
+            return new Described(program, RunLabel.AgentRun(manifest.Task, manifest.HintSelection, agent), $"task{manifest.Task:D2}", manifest);
         }
         if (File.Exists(Path.Combine(dir, RecordInfo.RecordFileName)))
         {
@@ -93,7 +126,7 @@ internal static class RunCommand
                 throw new UserError($"--agent labels agent runs, but {dir} is a record folder (its runs are calibrations); drop --agent or give a task workspace.");
             if (!File.Exists(record.TrainPath))
                 throw new UserError($"{record.TrainPath}: record {record.Number} has no training program yet; only runnable records can be timed (see `speedrun records`).");
-            return (record.TrainPath, RunLabel.CalibrationOf(record.Number), record.FolderName, null);
+            return new Described(record.TrainPath, RunLabel.CalibrationOf(record.Number), record.FolderName, null);
         }
         throw new UserError($"{dir} is neither a task workspace (no {TaskManifest.FileName}) nor a record folder (no {RecordInfo.RecordFileName}). " +
                             "Make a workspace with `speedrun task N --out DIR`, or use `speedrun train` for a loose program.");
