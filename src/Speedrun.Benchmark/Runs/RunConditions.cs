@@ -89,14 +89,13 @@ public sealed partial record RunConditions(double OtherCores, double StealFracti
     }
 
     /// <summary>CPU seconds (user + system) of this process and of every child it has reaped.</summary>
-    static double OwnAndChildrenCpuSeconds()
-    {
-        if (!OperatingSystem.IsLinux()) return 0;
-        return Seconds(Self) + Seconds(Children);
+    static double OwnAndChildrenCpuSeconds() => OperatingSystem.IsLinux() ? Seconds(Self) + Seconds(Children) : 0;
 
-        static double Seconds(int who) =>
-            GetRusage(who, out var u) == 0 ? u.UserSec + u.UserUsec / 1e6 + u.SystemSec + u.SystemUsec / 1e6 : 0;
-    }
+    /// <summary>CPU seconds (user + system) of the children this process has reaped, and of what they reaped.</summary>
+    internal static double ReapedChildrenCpuSeconds() => OperatingSystem.IsLinux() ? Seconds(Children) : 0;
+
+    static double Seconds(int who) =>
+        GetRusage(who, out var u) == 0 ? u.UserSec + u.UserUsec / 1e6 + u.SystemSec + u.SystemUsec / 1e6 : 0;
 
     const int Self = 0, Children = -1;
 

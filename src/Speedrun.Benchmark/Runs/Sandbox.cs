@@ -84,7 +84,10 @@ public sealed class Sandbox
     {
         var args = new List<string>
         {
-            "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+            // --as-pid-1: the program itself is the new PID namespace's first process, so that when it ends its CPU time
+            // (and its reaped children's) reaches the runner's RUSAGE_CHILDREN. Behind bwrap's own init it never
+            // did, and RunConditions counted every sandboxed run's own training as other work.
+            "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv",
             "--proc", "/proc", "--dev", "/dev", "--size", TmpBytes.ToString(System.Globalization.CultureInfo.InvariantCulture), "--tmpfs", "/tmp",
         };
         foreach (var dir in SystemDirs) args.AddRange(["--ro-bind-try", dir, dir]);

@@ -87,4 +87,41 @@ public sealed class SandboxTests : IDisposable
         else if (Environment.GetEnvironmentVariable("SPEEDRUN_REQUIRE_SANDBOX") == "1")
             Assert.Fail($"no sandbox: {Sandbox.Unavailable}");
     }
+
+    /// <summary>
+    /// The CPU time of a sandboxed process counts as the run's own: RunConditions subtracts what the runner's reaped
+    /// children used from the machine's busy time. Behind bubblewrap's own init (before --as-pid-1) none of it reached
+    /// the runner, so every sandboxed run reported about one core of "other work" and was flagged as timed under load.
+    /// The child reports its own CPU time (the shell's `times`); other tests' children may add to the runner's count,
+    /// never take from it.
+    /// </summary>
+    [Fact]
+    public void ASandboxedProcesssCpuTimeReachesTheRunner()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Skip("getrusage and the sandbox are Linux's");
+            return;
+        }
+        if (Sandbox.Current is not { } sandbox)
+        {
+            if (Environment.GetEnvironmentVariable("SPEEDRUN_REQUIRE_SANDBOX") == "1") Assert.Fail($"no sandbox: {Sandbox.Unavailable}");
+            else Assert.Skip($"no sandbox here: {Sandbox.Unavailable}");
+            return;
+        }
+        var script = Path.Combine(_dir.Path, "busy.sh");
+        File.WriteAllText(script, "#!/bin/sh\ni=0; while [ $i -lt 1000000 ]; do i=$((i+1)); done\ntimes\n");
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var stdout = Path.Combine(_dir.Path, "busy.txt");
+        double before = RunConditions.ReapedChildrenCpuSeconds();
+        var outcome = ChildProcess.Run(sandbox.Wrap(new ProgramHost(script, []), new SandboxSpec([script], [], "/", _dir.Path, [], Gpu: false)),
+            [], [], TimeSpan.FromSeconds(60), stdout, stdout + ".err");
+        double reaped = RunConditions.ReapedChildrenCpuSeconds() - before;
+        Assert.True(outcome.ExitCode == 0, $"exit {outcome.ExitCode}: {File.ReadAllText(stdout + ".err")}");
+        // dash's `times`: "0m0.950000s 0m0.000000s" (user, system) for the shell itself.
+        var own = File.ReadLines(stdout).First().Split(' ').Sum(t => int.Parse(t[..t.IndexOf('m')]) * 60 +
+            double.Parse(t[(t.IndexOf('m') + 1)..^1], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(own > 0.2, $"the busy loop used only {own:F2} s of CPU; the check needs more");
+        Assert.True(reaped >= 0.9 * own, $"the sandboxed shell used {own:F2} s of CPU, but the runner's reaped children only {reaped:F2} s");
+    }
 }
