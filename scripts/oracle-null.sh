@@ -8,7 +8,8 @@
 #   scripts/oracle-null.sh TRACK SEEDS TASK [TASK ...]        e.g. scripts/oracle-null.sh tiny 3 1 2 4
 #
 # Environment: SPEEDRUN (how to call speedrun; default the Release build of this checkout), STORE (default
-# results/oracle-null.db, kept apart from real agents' runs), WORK (the workspaces; default .cache/oracle-null).
+# results/oracle-null.db, kept apart from real agents' runs), WORK (the workspaces; default .cache/oracle-null),
+# SPEEDRUN_HOME (another catalog, as speedrun itself reads it).
 # On a shared CPU, DOTNET_PROCESSOR_COUNT=1 and `taskset -c K` make the timed runs steadier; keep other work off the
 # machine meanwhile, since one reference timed under load moves every FSR of its task.
 set -euo pipefail
@@ -26,13 +27,15 @@ if [ -z "${SPEEDRUN:-}" ] && [ ! -f src/Speedrun.Cli/bin/Release/net10.0/speedru
   echo "error: no Release build here; run 'dotnet build -c Release' first, or set SPEEDRUN" >&2
   exit 2
 fi
+# The catalog speedrun reads: $SPEEDRUN_HOME where set (another repository, such as the fixture ladder), else this one.
+catalog=${SPEEDRUN_HOME:-$PWD}
 mkdir -p "$work" "$(dirname "$store")"
 
 for task in "$@"; do
   case $task in ''|*[!0-9]*) echo "error: a task is a number, not '$task'" >&2; exit 2;; esac
-  next=$(ls -d records/"$(printf %02d $((task + 1)))"-* 2>/dev/null | head -1)
+  next=$(ls -d "$catalog"/records/"$(printf %02d $((task + 1)))"-* 2>/dev/null | head -1 || true)
   if [ -z "$next" ] || [ ! -f "$next/Train.cs" ]; then
-    echo "error: task $task needs record $((task + 1))'s Train.cs under records/, and there is none" >&2
+    echo "error: task $task needs record $((task + 1))'s Train.cs under $catalog/records/, and there is none" >&2
     exit 2
   fi
   for agent in oracle null; do
