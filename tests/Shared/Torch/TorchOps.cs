@@ -17,7 +17,7 @@ public static class TorchOps
     {
         long t = q.shape[2];
         var scores = q.matmul(k.transpose(-2, -1)) * (scale ?? 1.0 / Math.Sqrt(q.shape[3]));
-        if (causal) scores = scores.masked_fill(ones(t, t, ScalarType.Bool, device: q.device).triu(1), double.NegativeInfinity);
+        if (causal) scores = MaskedFill(scores, ones(t, t, ScalarType.Bool, device: q.device).triu(1), double.NegativeInfinity);
         return scores.softmax(-1).matmul(v);
     }
 
@@ -41,9 +41,20 @@ public static class TorchOps
         if (silentEvery > 0) visible = visible.logical_and(qi.remainder(silentEvery).ne(silentEvery - 1));
         if (alignedSpan > 0) visible = visible.logical_and(qi.div(alignedSpan, rounding_mode: RoundingMode.floor).eq(ki.div(alignedSpan, rounding_mode: RoundingMode.floor)));
         var scores = q.matmul(k.transpose(-2, -1)) * (scale ?? 1.0 / Math.Sqrt(q.shape[3]));
-        var p = scores.masked_fill(visible.logical_not(), -1e300).softmax(-1);
+        var p = MaskedFill(scores, visible.logical_not(), -1e300).softmax(-1);
         var seesAny = visible.any(-1, keepdim: true).to_type(ScalarType.Float64);
         return (p * seesAny).matmul(v);
+    }
+
+    /// <summary>masked_fill with a fill value held alive until the call returns. Passed as a temporary Scalar, the
+    /// optimising JIT may let it die as soon as its handle is read, and its finalizer can free it mid-call: a CI run
+    /// (2026-12-01) failed in libtorch's Scalar::toDouble ("Expected false to be true") on the -1e300 below.</summary>
+    static TTensor MaskedFill(TTensor x, TTensor mask, double value)
+    {
+        using var fill = value.ToScalar();
+        var result = x.masked_fill(mask, fill);
+        GC.KeepAlive(fill);
+        return result;
     }
 
     // The engine has no 0-dim tensors: a full reduction has shape (1).
