@@ -49,7 +49,7 @@ public static class TorchOps
     /// <summary>masked_fill with a fill value held alive until the call returns. Passed as a temporary Scalar, the
     /// optimising JIT may let it die as soon as its handle is read, and its finalizer can free it mid-call: a CI run
     /// (2026-12-01) failed in libtorch's Scalar::toDouble ("Expected false to be true") on the -1e300 below.</summary>
-    static TTensor MaskedFill(TTensor x, TTensor mask, double value)
+    public static TTensor MaskedFill(TTensor x, TTensor mask, double value)
     {
         using var fill = value.ToScalar();
         var result = x.masked_fill(mask, fill);

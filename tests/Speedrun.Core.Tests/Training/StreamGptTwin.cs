@@ -414,7 +414,7 @@ sealed class StreamGptTwin
         }
         var (qh, kh, vh) = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)); // (1, H, T, D)
         var scores = qh.matmul(kh.transpose(-2, -1)) * (_options.AttentionScale ?? 1 / Math.Sqrt(d));
-        var p = scores.masked_fill(hidden, double.NegativeInfinity).softmax(-1); // the diagonal is always visible
+        var p = Speedrun.Tests.Torch.TorchOps.MaskedFill(scores, hidden, double.NegativeInfinity).softmax(-1); // the diagonal is always visible
         var y = Bf16(p.matmul(vh));
         return (y.transpose(1, 2).contiguous().view(1, t, c), other);
     }

@@ -44,7 +44,10 @@ public class FlashAttentionTests
         {
             var scores = p[0].matmul(p[1].transpose(-2, -1)) * scale;
             long t = scores.shape[^1];
-            scores = scores.masked_fill(ones(t, t, ScalarType.Bool).triu(1), double.NegativeInfinity);
+            // The fill held alive through the call (see TorchOps.MaskedFill).
+            using var fill = double.NegativeInfinity.ToScalar();
+            scores = scores.masked_fill(ones(t, t, ScalarType.Bool).triu(1), fill);
+            GC.KeepAlive(fill);
             lse = scores.logsumexp(-1).detach();
             return scores.softmax(-1).matmul(p[2]);
         }, dy, q, k, v);
