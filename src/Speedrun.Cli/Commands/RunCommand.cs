@@ -56,9 +56,9 @@ internal static class RunCommand
         var programs = dirs.Select((dir, i) => Describe(catalog, dir, agents.Length == 0 ? null : agents[i])).ToList();
         if (dirs.Length > 1)
         {
-            var notWorkspace = dirs.Zip(programs).FirstOrDefault(p => p.Second.Manifest is null).First;
-            if (notWorkspace is not null)
-                throw new UserError($"{notWorkspace} is a record folder; several folders in one run must all be task workspaces (of one task).");
+            int record = programs.FindIndex(p => p.Manifest is null);
+            if (record >= 0)
+                throw new UserError($"{dirs[record]} is a record folder; several folders in one run must all be task workspaces (of one task).");
             var tasks = programs.Select(p => p.Manifest!.Task).Distinct().ToList();
             if (tasks.Count > 1)
                 throw new UserError($"the workspaces are of tasks {string.Join(", ", tasks)}; several workspaces in one run must be of one task.");
@@ -73,22 +73,20 @@ internal static class RunCommand
         var task = programs[0].Label.Record;
         var references = withReferences
             ? new[] { task, task + 1 }.Select(n => catalog.Records.FirstOrDefault(r => r.Number == n && r.IsRunnable)
-                ?? throw new UserError($"--with-references needs record {n}'s program, and the catalog has none.")).ToList()
+                ?? throw new UserError($"--with-references needs record {n}'s program, and the catalog has none."))
+                .Select(r => new Described(r.TrainPath, RunLabel.CalibrationOf(r.Number), r.FolderName, null)).ToList()
             : [];
         for (int seed = options.FirstSeed; seed < options.FirstSeed + options.Seeds; seed++)
         {
             // With references: N, the programs, N+1 on even seeds and the whole order reversed on odd ones, so a drift in
             // the machine's state within a seed falls on both records, and on every program, alike.
-            var order = new List<Timed>();
-            if (references.Count > 0) order.Add(new Timed(references[0], null));
-            order.AddRange(programs.Select(p => new Timed(null, p)));
-            if (references.Count > 0) order.Add(new Timed(references[1], null));
+            var order = new List<Described>();
+            if (references.Count > 0) order.Add(references[0]);
+            order.AddRange(programs);
+            if (references.Count > 0) order.Add(references[1]);
             if (references.Count > 0 && seed % 2 == 1) order.Reverse();
-            foreach (var (reference, program) in order)
+            foreach (var run in order.Select(p => session.Run(p.Program, p.Label, seed, p.FolderLabel, cancel)))
             {
-                var run = reference is null
-                    ? session.Run(program!.Program, program.Label, seed, program.FolderLabel, cancel)
-                    : session.Run(reference.TrainPath, RunLabel.CalibrationOf(reference.Number), seed, reference.FolderName, cancel);
                 if (run is null) return 130;
                 allOk &= run.Verdict == "ok";
             }
@@ -96,9 +94,7 @@ internal static class RunCommand
         return allOk ? 0 : 1;
     }
 
-    /// <summary>One run of a seed's order: a reference record, or one of the given programs.</summary>
-    sealed record Timed(RecordInfo? Reference, Described? Program);
-
+    /// <summary>A program to time and how to label it: a workspace's (Manifest set) or a record's.</summary>
     sealed record Described(string Program, RunLabel Label, string FolderLabel, TaskManifest? Manifest);
 
     /// <summary>The program to run and how to label it: an agent run for a workspace (whose label the store then
