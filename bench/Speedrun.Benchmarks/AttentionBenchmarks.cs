@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using BenchmarkDotNet.Attributes;
 using Speedrun.Benchmark.OpSpecs;
 using Speedrun.Core.Autograd;
@@ -70,7 +71,7 @@ public abstract class AttentionBenchmarks
 
         void Check(string what, float[] ours, TTensor reference)
         {
-            var expected = reference.detach().contiguous().data<float>().ToArray();
+            var expected = TensorData.Read<float>(reference.detach());
             double scale = expected.Max(Math.Abs), worst = 0;
             for (int i = 0; i < ours.Length; i++) worst = Math.Max(worst, Math.Abs(ours[i] - expected[i]));
             if (worst > 1e-4 * scale + 1e-6)

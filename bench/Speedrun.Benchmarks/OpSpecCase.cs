@@ -150,7 +150,7 @@ public sealed class OpSpecCase(OpSpec spec) : IDisposable
         if (OpExecution.Compare(what, reference, ours, new Tolerance(1e-5 * scale, 1e-4)) is { } failure) failures.Add(failure.TrimEnd());
     }
 
-    static double[] Values(TTensor t) => t.detach().to_type(torch.ScalarType.Float64).contiguous().data<double>().ToArray();
+    static double[] Values(TTensor t) => TensorData.Read<double>(t.detach().to_type(torch.ScalarType.Float64));
 
     static long[] Long(int[] shape) => shape.Select(d => (long)d).ToArray();
 }

@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using System.Text;
 using ILGPU.Runtime;
 using BFloat16 = Speedrun.Kernels.Numerics.BFloat16;
@@ -36,9 +37,9 @@ public static class OpCheck
     public static Tensor Exact32(Tensor t) => t.to_type(ScalarType.Float32).to_type(ScalarType.Float64);
 
     /// <summary>Values of a tensor as float32, row-major.</summary>
-    public static float[] F32(Tensor t) => t.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+    public static float[] F32(Tensor t) => TensorData.Read<float>(t.to_type(ScalarType.Float32));
 
-    public static double[] F64(Tensor t) => t.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+    public static double[] F64(Tensor t) => TensorData.Read<double>(t.to_type(ScalarType.Float64));
 
     /// <summary>A float32 tensor on the device, rounded from the given (float64) tensor.</summary>
     public static MemoryBuffer1D<float, Stride1D.Dense> Upload(Tensor t) => Cpu.Accelerator.Allocate1D(F32(t));

@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using ILGPU;
 using ILGPU.Runtime;
 using TorchSharp;
@@ -100,7 +101,7 @@ public abstract class KernelCase : IDisposable
     protected TTensor Leaf(float[] values, params long[] shape) =>
         Own(torch.tensor(values, shape).requires_grad_());
 
-    protected static float[] Values(TTensor t) => t.detach().contiguous().data<float>().ToArray();
+    protected static float[] Values(TTensor t) => TensorData.Read<float>(t.detach());
 
     /// <summary>Throws unless |ours - reference| ≤ atol + rtol·|reference| everywhere (NaN never passes),
     /// naming the worst element.</summary>

@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Benchmark.OpSpecs;
 using Speedrun.Core.Autograd;
 using Speedrun.Kernels.Ops;
@@ -60,8 +61,8 @@ public class BlockMaskTests
         using var scope = new TensorScope();
         var ids = Tensor.FromArray(device, tokens, length);
         var documents = F.CumSum(F.Eq(ids, SpecMasks.EndOfText));
-        var expectedDocuments = torch.tensor(tokens.Select(t => (long)t).ToArray()).eq(SpecMasks.EndOfText).to_type(torch.ScalarType.Int64)
-            .cumsum(0).data<long>().Select(x => (int)x).ToArray();
+        var expectedDocuments = TensorData.Read<long>(torch.tensor(tokens.Select(t => (long)t).ToArray()).eq(SpecMasks.EndOfText)
+            .to_type(torch.ScalarType.Int64).cumsum(0)).Select(x => (int)x).ToArray();
         var got = documents.ToIntArray();
         Assert.Equal(expectedDocuments, got);
         Assert.True(got[^1] > 10, "the case needs many documents");

@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Core.Autograd;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -69,7 +70,7 @@ public class Float8OpTests
         float inverse = 1f / scale;
         var back = F.FromFloat8(x8, inverse).ToArray();
         using var expectedBack = expected.to_type(ScalarType.Float32) * inverse;
-        var e = expectedBack.data<float>().ToArray();
+        var e = TensorData.Read<float>(expectedBack);
         for (int i = 0; i < n; i++)
             Assert.True(BitConverter.SingleToInt32Bits(e[i]) == BitConverter.SingleToInt32Bits(back[i]), $"[{i}] {back[i]:R} vs torch {e[i]:R}");
 
@@ -146,7 +147,7 @@ public class Float8OpTests
         using var ta = TorchF8(Codes(a8), aType, m, k);
         using var tbT = TorchF8(Codes(bT8), bType, n, k);
         using var expected = ta.to_type(ScalarType.Float64).matmul(tbT.to_type(ScalarType.Float64).t()) * ((double)scaleA * scaleB);
-        var e = expected.contiguous().data<double>().ToArray();
+        var e = TensorData.Read<double>(expected);
         double scale = e.Max(Math.Abs);
         for (int i = 0; i < e.Length; i++)
             Assert.True(Math.Abs(got[i] - e[i]) <= 1e-6 * scale + 1e-6 * Math.Abs(e[i]), $"[{i}] {got[i]} vs float64 {e[i]}");
@@ -155,7 +156,7 @@ public class Float8OpTests
         using var sb = torch.tensor(scaleB);
         using var torchOut = (torch.Tensor)ScaledMmScript.Value.invoke("scaled_mm", ta, tbT.t(), sa, sb);
         Assert.Equal(ScalarType.Float32, torchOut.dtype);
-        var t = torchOut.contiguous().data<float>().ToArray();
+        var t = TensorData.Read<float>(torchOut);
         for (int i = 0; i < t.Length; i++)
             Assert.True(Math.Abs(got[i] - t[i]) <= 1e-6 * scale + 1e-6 * Math.Abs(t[i]), $"[{i}] {got[i]} vs torch._scaled_mm {t[i]}");
     }

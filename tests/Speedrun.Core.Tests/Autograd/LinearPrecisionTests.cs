@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Core.Autograd;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -44,7 +45,7 @@ public class LinearPrecisionTests
 
     static void AssertClose(torch.Tensor expected, float[] actual, string what)
     {
-        var e = expected.contiguous().data<double>().ToArray();
+        var e = TensorData.Read<double>(expected);
         Assert.Equal(e.Length, actual.Length);
         for (int i = 0; i < e.Length; i++)
             Assert.True(Math.Abs(actual[i] - e[i]) <= 1e-5 + 1e-5 * Math.Abs(e[i]), $"{what}[{i}]: {actual[i]} vs {e[i]}");

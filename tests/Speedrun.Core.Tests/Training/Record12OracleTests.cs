@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Core.Autograd;
 using static Speedrun.Core.Tests.Training.StreamRecordOracle;
 
@@ -52,7 +53,7 @@ public class Record12OracleTests(ITestOutputHelper output)
         var visible = twin.Visible(inputs);
         int n = Size.SequenceLength / BlockSize;
         // Visible pairs per (query block, key block) below the diagonal: all (full), some (partial) or none (empty).
-        var counts = visible.view(n, BlockSize, n, BlockSize).sum([1, 3]).data<long>().ToArray();
+        var counts = TensorData.Read<long>(visible.view(n, BlockSize, n, BlockSize).sum([1, 3]));
         var below = Enumerable.Range(0, n * n).Where(p => p % n < p / n).Select(p => counts[p]).ToList();
         long all = BlockSize * BlockSize;
         output.WriteLine($"{documents} documents; earlier block pairs: {below.Count(c => c == all)} full, " +

@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Benchmark.Runs;
 using Speedrun.Core.Autograd;
 using TorchSharp;
@@ -192,7 +193,7 @@ public class Record18OracleTests(ITestOutputHelper output)
         var twin = Twin(ours, WindowAt(0), StreamGptTwin.Record18);
         StreamRecordOracle.Training(ours, twin, optimizers, steps: 1, WindowAt);
         return ours.Model.NamedParameters().Where(p => p.Value.Rank < 2).Sum(p =>
-            p.Value.ToArray().Zip(twin.Parameters[p.Name].data<double>().ToArray()).Count(v => Math.Abs(v.First - v.Second) <= 1e-6));
+            p.Value.ToArray().Zip(TensorData.Read<double>(twin.Parameters[p.Name])).Count(v => Math.Abs(v.First - v.Second) <= 1e-6));
     }
 
     /// <summary>Step 0 with the model at the window its loop sets at <see cref="StepZeroWindowStep"/> (its own

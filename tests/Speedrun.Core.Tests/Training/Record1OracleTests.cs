@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Core.Autograd;
 using Speedrun.Core.Training.Modules;
 using Speedrun.Core.Training.Optimizers;
@@ -96,7 +97,7 @@ public class Record1OracleTests
 
         foreach (var (name, p) in model.NamedParameters())
         {
-            var want = torchModel.Parameters[name].grad!.data<double>().ToArray();
+            var want = TensorData.Read<double>(torchModel.Parameters[name].grad!);
             var got = p.Grad!.ToArray();
             double scale = want.Max(Math.Abs);
             for (int i = 0; i < want.Length; i++)

@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Benchmark.Runs;
 using Speedrun.Core.Autograd;
 using Speedrun.Core.Training.Modules;
@@ -228,7 +229,7 @@ static class RecordOracle
 
     /// <summary>A twin parameter's gradient; zeros when the twin did not use it (a mutation may not).</summary>
     static double[] Gradient(RotaryGptTwin twin, string name, Tensor ours) =>
-        twin.Parameters[name].grad?.data<double>().ToArray() ?? new double[ours.Length];
+        twin.Parameters[name].grad is { } grad ? TensorData.Read<double>(grad) : new double[ours.Length];
 
     /// <summary>error / scale, where a zero scale (a gradient or move that is exactly zero) admits only a zero error.</summary>
     static double Relative(double error, double scale) =>

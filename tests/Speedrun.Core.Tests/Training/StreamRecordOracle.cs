@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Benchmark.Runs;
 using TorchSharp;
 
@@ -115,7 +116,7 @@ static class StreamRecordOracle
 
     /// <summary>A twin parameter's gradient; zeros when the twin did not use it (a mutation may not).</summary>
     static double[] Gradient(StreamGptTwin twin, string name, long length) =>
-        twin.Parameters[name].grad?.data<double>().ToArray() ?? new double[length];
+        twin.Parameters[name].grad is { } grad ? TensorData.Read<double>(grad) : new double[length];
 
     /// <summary>
     /// <paramref name="steps"/> steps of the record's own optimizers (<see cref="RecordOptimizers"/>) on

@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Kernels.Numerics;
 using Speedrun.Kernels.Ops;
 using TorchSharp;
@@ -92,7 +93,7 @@ public class Float8Tests
         using var t = torch.empty(codes.Length, TorchType(f));
         t.bytes = codes;
         using var wide = t.to_type(ScalarType.Float32);
-        return wide.data<float>().ToArray();
+        return TensorData.Read<float>(wide);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Speedrun.Tests.Torch;
 using Speedrun.Kernels.Ops;
 using static Speedrun.Kernels.Tests.OpCheck;
 using BFloat16 = Speedrun.Kernels.Numerics.BFloat16;
@@ -45,8 +46,8 @@ public class ElementwiseTests
         using var back = Poisoned(values.Length);
         Cpu.Elementwise().ToBFloat16(src.View, bf.View);
         Cpu.Elementwise().ToFloat32(bf.View, back.View);
-        var expected = TorchSharp.torch.tensor(values).to_type(TorchSharp.torch.ScalarType.BFloat16)
-            .to_type(TorchSharp.torch.ScalarType.Float32).data<float>().ToArray();
+        var expected = TensorData.Read<float>(TorchSharp.torch.tensor(values).to_type(TorchSharp.torch.ScalarType.BFloat16)
+            .to_type(TorchSharp.torch.ScalarType.Float32));
         var got = Download(back);
         for (int i = 0; i < values.Length; i++)
             Assert.Equal(BitConverter.SingleToInt32Bits(expected[i]) & (float.IsNaN(expected[i]) ? 0x7F800000 : -1),
