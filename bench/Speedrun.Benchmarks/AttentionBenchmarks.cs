@@ -1,7 +1,7 @@
-using Speedrun.Tests.Torch;
 using BenchmarkDotNet.Attributes;
 using Speedrun.Benchmark.OpSpecs;
 using Speedrun.Core.Autograd;
+using Speedrun.Tests.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = Speedrun.Core.Autograd.Tensor;

@@ -1,6 +1,6 @@
-using Speedrun.Tests.Torch;
 using ILGPU;
 using ILGPU.Runtime;
+using Speedrun.Tests.Torch;
 using TorchSharp;
 using TTensor = TorchSharp.torch.Tensor;
 

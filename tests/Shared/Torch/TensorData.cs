@@ -19,8 +19,7 @@ public static class TensorData
     {
         var dense = t.contiguous();
         var values = dense.data<T>().ToArray();
-        GC.KeepAlive(dense);
-        GC.KeepAlive(t);
+        GC.KeepAlive(dense); // dense holds the storage (t's own when t was already contiguous)
         return values;
     }
 }

@@ -1,7 +1,7 @@
-using Speedrun.Tests.Torch;
 using Speedrun.Benchmark.OpSpecs;
 using Speedrun.Core.Autograd;
 using Speedrun.Kernels.Ops;
+using Speedrun.Tests.Torch;
 using TorchSharp;
 
 namespace Speedrun.Core.Tests.Autograd;

@@ -1,5 +1,5 @@
-using Speedrun.Tests.Torch;
 using Speedrun.Core.Autograd;
+using Speedrun.Tests.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = Speedrun.Core.Autograd.Tensor;

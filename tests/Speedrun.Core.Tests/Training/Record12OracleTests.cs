@@ -1,5 +1,5 @@
-using Speedrun.Tests.Torch;
 using Speedrun.Core.Autograd;
+using Speedrun.Tests.Torch;
 using static Speedrun.Core.Tests.Training.StreamRecordOracle;
 
 namespace Speedrun.Core.Tests.Training;

@@ -1,6 +1,6 @@
-using Speedrun.Tests.Torch;
 using Speedrun.Benchmark.Runs;
 using Speedrun.Core.Autograd;
+using Speedrun.Tests.Torch;
 using TorchSharp;
 using static Speedrun.Core.Tests.Training.StreamRecordOracle;
 using Tensor = Speedrun.Core.Autograd.Tensor;

@@ -1,7 +1,7 @@
-using Speedrun.Tests.Torch;
 using Speedrun.Core.Autograd;
 using Speedrun.Core.Training.Modules;
 using Speedrun.Core.Training.Optimizers;
+using Speedrun.Tests.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = Speedrun.Core.Autograd.Tensor;

@@ -1,7 +1,7 @@
-using Speedrun.Tests.Torch;
 using Speedrun.Benchmark.Runs;
 using Speedrun.Core.Autograd;
 using Speedrun.Core.Training.Modules;
+using Speedrun.Tests.Torch;
 using TorchSharp;
 using Tensor = Speedrun.Core.Autograd.Tensor;
 using Module = Speedrun.Core.Training.Modules.Module;

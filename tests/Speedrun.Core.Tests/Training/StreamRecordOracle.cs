@@ -1,5 +1,5 @@
-using Speedrun.Tests.Torch;
 using Speedrun.Benchmark.Runs;
+using Speedrun.Tests.Torch;
 using TorchSharp;
 
 namespace Speedrun.Core.Tests.Training;

@@ -1,6 +1,6 @@
-using Speedrun.Tests.Torch;
 using Speedrun.Kernels.Numerics;
 using Speedrun.Kernels.Ops;
+using Speedrun.Tests.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 

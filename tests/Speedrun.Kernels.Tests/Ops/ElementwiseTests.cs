@@ -1,5 +1,5 @@
-using Speedrun.Tests.Torch;
 using Speedrun.Kernels.Ops;
+using Speedrun.Tests.Torch;
 using static Speedrun.Kernels.Tests.OpCheck;
 using BFloat16 = Speedrun.Kernels.Numerics.BFloat16;
 
