@@ -76,6 +76,15 @@ public static partial class ProgramRunner
     public static ProgramRunOutcome Run(ProgramRunRequest request, RunnerHosts hosts,
         Action<string>? onStdout = null, Action<string>? onStderr = null, CancellationToken cancel = default)
     {
+        // The children run in the run folder (and, sandboxed, see only full paths): a relative path would name
+        // another file there.
+        request = request with
+        {
+            ProgramPath = Path.GetFullPath(request.ProgramPath),
+            TrackFile = Path.GetFullPath(request.TrackFile),
+            OutDir = Path.GetFullPath(request.OutDir),
+            Data = new DataPatterns(ShardSet.FullPattern(request.Data.TrainFiles), ShardSet.FullPattern(request.Data.ValFiles)),
+        };
         Directory.CreateDirectory(request.OutDir);
         // One timed run per device: compiling, training and evaluating another run beside this one would time both.
         using var deviceLock = DeviceLock.Acquire(request.UsesGpu ? "cuda" : "cpu", Path.GetFileName(Path.GetFullPath(request.OutDir)), onStderr, cancel);

@@ -79,6 +79,10 @@ public sealed class ShardSet
     /// <summary>Reads and validates every shard's header; returns the token counts in file order.</summary>
     public IReadOnlyList<ShardHeader> ReadHeaders() => Files.Select(ShardFormat.ReadHeader).ToArray();
 
+    /// <summary>The pattern as a full path (a leading <c>~/</c> expanded, a relative one made absolute against the
+    /// current folder), wildcards kept: the same files for a process that runs in another folder.</summary>
+    public static string FullPattern(string pattern) => Path.GetFullPath(ExpandHome(pattern));
+
     static string ExpandHome(string pattern)
     {
         if (pattern == "~" || pattern.StartsWith("~/", StringComparison.Ordinal))
