@@ -99,7 +99,10 @@ public static class Evaluation
             return new EvaluationOutcome(verdict, double.NaN, 0, t, 0, 0, TimeSpan.Zero, problems);
         }
 
-        main.Open();
+        // Both processes start at once, so that they load their models side by side.
+        main.Start();
+        probe.Start();
+        main.Connect();
         int t = main.Hello();
         long valTokens = request.Track.ValTokens;
         if (t < 1 || t > valTokens || valTokens % t != 0)
@@ -119,7 +122,7 @@ public static class Evaluation
         var order = Enumerable.Range(0, sequences).ToArray();
         rng.Shuffle(order);
         var probed = Enumerable.Range(0, batches).OrderBy(_ => rng.Next()).Take(ProbeBatches).ToHashSet();
-        probe.Open();
+        probe.Connect();
         if (probe.Hello() != t) return Fail("invalid", "the model's ContextLength differs between two evaluation processes", t);
 
         int n = perBatch * t;
@@ -154,34 +157,45 @@ public static class Evaluation
                 if (c2 != c) return Fail("invalid", $"the model returned {c} logits per position in one process and {c2} in another", t);
                 probedRows += cuts.Count(cut => cut > 0);
             }
-            // The logits arrive in pieces of whole positions; each is scored (and probed) as it comes.
+            // The logits arrive in pieces of whole positions, and each piece is read, probed and scored a few
+            // positions at a time: neither side ever holds a batch's logits whole.
+            int perPart = Math.Max(1, EvaluationWire.FloatsPerPart / c);
             for (int done = 0; done < n;)
             {
-                var (pieceRows, logits) = main.ReceivePiece(c, n - done);
+                int pieceRows = main.ReceivePieceRows(c, n - done);
                 if (probing)
                 {
-                    var (probeRows, altered) = probe.ReceivePiece(c, n - done);
+                    int probeRows = probe.ReceivePieceRows(c, n - done);
                     if (probeRows != pieceRows)
                         return Fail("invalid", $"the model cut a batch's logits into different pieces in two evaluation processes ({pieceRows} and {probeRows} positions after {done})", t);
-                    for (int i = 0; i < pieceRows; i++)
-                    {
-                        int g = done + i, r = g / t;
-                        if (g % t >= cuts[r]) continue; // only the prefix before the cut must match
-                        double deviation = Deviation(logits.AsSpan(i * c, Vocabulary), altered.AsSpan(i * c, Vocabulary));
-                        worstDeviation = Math.Max(worstDeviation, deviation);
-                        if (deviation > 1)
-                            return Fail("invalid",
-                                $"the model looks ahead: changing the tokens after position {cuts[r]} of a sequence moved the logits before it " +
-                                $"by {deviation * ProbeTolerance:G3} × (1 + largest |logit|), over the tolerance {ProbeTolerance:G3}; the logits at " +
-                                "position t may depend only on tokens 0..t", t);
-                    }
                 }
-                for (int i = 0; i < pieceRows; i++)
+                for (int first = 0; first < pieceRows; first += perPart)
                 {
-                    double loss = CrossEntropy(logits.AsSpan(i * c, c), y[done + i], scratch);
-                    if (!double.IsFinite(loss))
-                        return Fail("diverged", $"the model's logits give a non-finite loss ({loss}) at a validation position", t);
-                    sum += loss;
+                    int count = Math.Min(perPart, pieceRows - first);
+                    var logits = main.ReceiveRows(c, count);
+                    if (probing)
+                    {
+                        var altered = probe.ReceiveRows(c, count);
+                        for (int i = 0; i < count; i++)
+                        {
+                            int g = done + first + i, r = g / t;
+                            if (g % t >= cuts[r]) continue; // only the prefix before the cut must match
+                            double deviation = Deviation(logits.Slice(i * c, Vocabulary), altered.Slice(i * c, Vocabulary));
+                            worstDeviation = Math.Max(worstDeviation, deviation);
+                            if (deviation > 1)
+                                return Fail("invalid",
+                                    $"the model looks ahead: changing the tokens after position {cuts[r]} of a sequence moved the logits before it " +
+                                    $"by {deviation * ProbeTolerance:G3} × (1 + largest |logit|), over the tolerance {ProbeTolerance:G3}; the logits at " +
+                                    "position t may depend only on tokens 0..t", t);
+                        }
+                    }
+                    for (int i = 0; i < count; i++)
+                    {
+                        double loss = CrossEntropy(logits.Slice(i * c, c), y[done + first + i], scratch);
+                        if (!double.IsFinite(loss))
+                            return Fail("diverged", $"the model's logits give a non-finite loss ({loss}) at a validation position", t);
+                        sum += loss;
+                    }
                 }
                 done += pieceRows;
             }
@@ -249,7 +263,8 @@ public static class Evaluation
         public bool Started => _child is not null;
         string StderrFile => Path.Combine(request.OutDir, $"{name}-stderr.txt");
 
-        public void Open()
+        /// <summary>Starts the process; <see cref="Connect"/> then waits for it to load its model and connect.</summary>
+        public void Start()
         {
             var path = Path.Combine(socketDir, name + ".sock");
             _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -275,9 +290,13 @@ public static class Evaluation
                 Path.Combine(request.OutDir, $"{name}-stdout.txt"), StderrFile);
             // Cancelling (the deadline, Ctrl-C) kills the process and closes the channel, which ends any blocked read.
             _onCancel = cancel.Register(() => { _child.Kill(); _socket?.Dispose(); _listener?.Dispose(); });
-            var accept = _listener.AcceptAsync(cancel).AsTask();
+        }
+
+        public void Connect()
+        {
+            var accept = _listener!.AcceptAsync(cancel).AsTask();
             while (!accept.Wait(200))
-                if (_child.HasExited) throw new IOException($"the {name} process exited before it connected");
+                if (_child!.HasExited) throw new IOException($"the {name} process exited before it connected");
             _socket = accept.Result;
             _stream = new NetworkStream(_socket, ownsSocket: false);
         }
@@ -291,7 +310,7 @@ public static class Evaluation
             EvaluationWire.WriteInts(_stream!, tokens);
         }
 
-        float[] _piece = [];
+        float[] _part = [];
 
         /// <summary>C, the logits per position of the batch that follows.</summary>
         public int ReceiveWidth()
@@ -301,23 +320,36 @@ public static class Evaluation
             return c;
         }
 
-        /// <summary>The next piece: its position count (1 to <paramref name="remaining"/>) and its logits, in a buffer
-        /// reused by the next call.</summary>
-        public (int Rows, float[] Logits) ReceivePiece(int c, int remaining)
+        /// <summary>The position count (1 to <paramref name="remaining"/>) of the next piece, whose logits follow.</summary>
+        public int ReceivePieceRows(int c, int remaining)
         {
             int rows = EvaluationWire.ReadInt(_stream!);
-            if (rows < 1 || rows > remaining || (long)c * rows > Array.MaxLength)
+            if (rows < 1 || rows > remaining)
                 throw new IOException($"the {name} process sent a piece of {rows} positions with {remaining} left to send");
-            if (_piece.Length < (long)c * rows) _piece = new float[(long)c * rows];
-            EvaluationWire.ReadFloats(_stream!, _piece.AsSpan(0, c * rows));
-            return (rows, _piece);
+            return rows;
+        }
+
+        /// <summary>The logits of the piece's next <paramref name="rows"/> positions, in a buffer the next call reuses.</summary>
+        public ReadOnlySpan<float> ReceiveRows(int c, int rows)
+        {
+            if ((long)c * rows > Array.MaxLength)
+                throw new IOException($"the {name} process announced {c} logits per position, more than a buffer can hold");
+            int length = c * rows;
+            if (_part.Length < length) _part = new float[length];
+            EvaluationWire.ReadFloats(_stream!, _part.AsSpan(0, length));
+            return _part.AsSpan(0, length);
         }
 
         /// <summary>Tells the process to stop and waits a little for it.</summary>
         public void End()
         {
             if (_child is null) return;
-            try { EvaluationWire.WriteInt(_stream!, 0); } catch (IOException) { }
+            if (_stream is null)
+            {
+                _child.Kill(); // started, never asked anything
+                return;
+            }
+            try { EvaluationWire.WriteInt(_stream, 0); } catch (IOException) { }
             _child.Wait(TimeSpan.FromSeconds(30));
         }
 

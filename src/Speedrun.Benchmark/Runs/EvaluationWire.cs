@@ -33,6 +33,10 @@ public static class EvaluationWire
 
     const int Chunk = 1 << 20; // floats per write or read, so no byte span passes 2 GiB
 
+    /// <summary>Floats each side copies at a time (4 MiB): logits stream through a buffer of this size on both ends
+    /// of the channel.</summary>
+    public const int FloatsPerPart = 1 << 20;
+
     public static void WriteFloats(Stream s, ReadOnlySpan<float> values)
     {
         for (int i = 0; i < values.Length; i += Chunk) s.Write(MemoryMarshal.AsBytes(values.Slice(i, Math.Min(Chunk, values.Length - i))));

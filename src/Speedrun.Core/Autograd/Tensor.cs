@@ -227,6 +227,18 @@ public sealed class Tensor : IDisposable
         return result;
     }
 
+    /// <summary>Copies the F32 values from <paramref name="start"/> on into <paramref name="destination"/>, as many as it
+    /// holds (waits for the device): a large tensor read a part at a time through one buffer, never copied whole.</summary>
+    public void CopyTo(Span<float> destination, long start = 0)
+    {
+        if (start < 0 || start + destination.Length > Length)
+            throw new ArgumentOutOfRangeException(nameof(start),
+                $"values [{start}, {start + destination.Length}) of {Describe()}: the range must lie within its {Length} values.");
+        if (destination.IsEmpty) return;
+        Device.Synchronize();
+        F32.SubView(start, destination.Length).CopyToCPU(destination);
+    }
+
     /// <summary>Copies the int values to the host (waits for the device).</summary>
     public int[] ToIntArray()
     {
