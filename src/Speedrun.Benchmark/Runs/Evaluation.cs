@@ -162,10 +162,10 @@ public static class Evaluation
             int perPart = Math.Max(1, EvaluationWire.FloatsPerPart / c);
             for (int done = 0; done < n;)
             {
-                int pieceRows = main.ReceivePieceRows(c, n - done);
+                int pieceRows = main.ReceivePieceRows(n - done);
                 if (probing)
                 {
-                    int probeRows = probe.ReceivePieceRows(c, n - done);
+                    int probeRows = probe.ReceivePieceRows(n - done);
                     if (probeRows != pieceRows)
                         return Fail("invalid", $"the model cut a batch's logits into different pieces in two evaluation processes ({pieceRows} and {probeRows} positions after {done})", t);
                 }
@@ -321,7 +321,7 @@ public static class Evaluation
         }
 
         /// <summary>The position count (1 to <paramref name="remaining"/>) of the next piece, whose logits follow.</summary>
-        public int ReceivePieceRows(int c, int remaining)
+        public int ReceivePieceRows(int remaining)
         {
             int rows = EvaluationWire.ReadInt(_stream!);
             if (rows < 1 || rows > remaining)
