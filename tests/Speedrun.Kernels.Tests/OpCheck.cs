@@ -36,10 +36,22 @@ public static class OpCheck
     /// device, so a float64 reference sees the same inputs as the kernel.</summary>
     public static Tensor Exact32(Tensor t) => t.to_type(ScalarType.Float32).to_type(ScalarType.Float64);
 
+    // t is kept alive through the conversion: callers often pass a temporary, whose finalizer could otherwise free
+    // its storage while to_type reads it (see KernelMathTests.WorstUlps).
     /// <summary>Values of a tensor as float32, row-major.</summary>
-    public static float[] F32(Tensor t) => TensorData.Read<float>(t.to_type(ScalarType.Float32));
+    public static float[] F32(Tensor t)
+    {
+        var values = TensorData.Read<float>(t.to_type(ScalarType.Float32));
+        GC.KeepAlive(t);
+        return values;
+    }
 
-    public static double[] F64(Tensor t) => TensorData.Read<double>(t.to_type(ScalarType.Float64));
+    public static double[] F64(Tensor t)
+    {
+        var values = TensorData.Read<double>(t.to_type(ScalarType.Float64));
+        GC.KeepAlive(t);
+        return values;
+    }
 
     /// <summary>A float32 tensor on the device, rounded from the given (float64) tensor.</summary>
     public static MemoryBuffer1D<float, Stride1D.Dense> Upload(Tensor t) => Cpu.Accelerator.Allocate1D(F32(t));

@@ -13,9 +13,16 @@ namespace Speedrun.Kernels.Tests.Ops;
 public class KernelMathTests
 {
     /// <summary>The largest error in units of the float32 spacing at the reference value, and where.</summary>
+    /// <remarks>The scope holds every tensor made here until the reference is read. A temporary passed straight to a
+    /// native op is dead to the optimising JIT once its handle is read; a GC from a test running beside this one can
+    /// then run its finalizer and free its storage mid-op. A clean-clone CI (2026-12-01) read sigmoid(-20) as 0.5,
+    /// i.e. sigmoid of a freed-and-zeroed input, that way ("8388607.97 ulp at -20").</remarks>
     static (double Ulps, float At) WorstUlps(float[] inputs, Func<float, float> f, Func<Tensor, Tensor> reference)
     {
-        var expected = F64(reference(torch.tensor(inputs).to_type(ScalarType.Float64)));
+        using var scope = torch.NewDisposeScope();
+        var input = torch.tensor(inputs).to_type(ScalarType.Float64);
+        var expected = F64(reference(input));
+        GC.KeepAlive(input);
         double worst = 0;
         float at = float.NaN;
         for (int i = 0; i < inputs.Length; i++)
@@ -34,6 +41,33 @@ public class KernelMathTests
     /// <summary>The float32 values on both sides of <paramref name="x"/>, <paramref name="count"/> each way.</summary>
     static float[] Neighbours(float x, int count) =>
         Enumerable.Range(-count, 2 * count + 1).Select(k => BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(x) + k)).ToArray();
+
+    // WorstUlps with another thread collecting and running finalizers without pause. Before its dispose scope, the
+    // same loop crashed the test host (SIGSEGV: libtorch reading a tensor its finalizer had freed).
+    [Fact]
+    public void TheReferenceSurvivesCollectionsDuringItsNativeOps()
+    {
+        var grid = Grid(-20, 20, 200_001);
+        using var stop = new CancellationTokenSource();
+        var collector = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested) { GC.Collect(); GC.WaitForPendingFinalizers(); }
+        }) { IsBackground = true };
+        collector.Start();
+        try
+        {
+            for (int i = 0; i < 30; i++)
+            {
+                var (ulps, at) = WorstUlps(grid, KernelMath.Sigmoid, torch.sigmoid);
+                Assert.True(ulps <= 3, $"round {i}: sigmoid {ulps:F2} ulp at {at}");
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            collector.Join();
+        }
+    }
 
     // Measured: 2.36 ulp on [-6, 6] (at -0.46, inside the series), 2.11 ulp on [-1e-3, 1e-3].
     [Fact]
