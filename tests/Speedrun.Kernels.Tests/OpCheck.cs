@@ -34,10 +34,18 @@ public static class OpCheck
 
     /// <summary>The float64 tensor holding exactly the float32 values <see cref="Upload(Tensor)"/> puts on the
     /// device, so a float64 reference sees the same inputs as the kernel.</summary>
-    public static Tensor Exact32(Tensor t) => t.to_type(ScalarType.Float32).to_type(ScalarType.Float64);
+    public static Tensor Exact32(Tensor t)
+    {
+        // The float32 copy is disposed (so held) after the second conversion, and t is kept alive through the first:
+        // callers often pass a temporary, whose finalizer could otherwise free its storage while to_type reads it
+        // (see KernelMathTests.WorstUlps).
+        using var single = t.to_type(ScalarType.Float32);
+        var exact = single.to_type(ScalarType.Float64);
+        GC.KeepAlive(t);
+        return exact;
+    }
 
-    // t is kept alive through the conversion: callers often pass a temporary, whose finalizer could otherwise free
-    // its storage while to_type reads it (see KernelMathTests.WorstUlps).
+    // t is kept alive through the conversion, as in Exact32.
     /// <summary>Values of a tensor as float32, row-major.</summary>
     public static float[] F32(Tensor t)
     {

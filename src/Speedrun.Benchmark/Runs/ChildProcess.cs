@@ -97,7 +97,8 @@ public sealed class ChildProcess : IDisposable
     public bool HasExited => _process.HasExited;
 
     /// <summary>Waits until the process exits, killing its tree once <paramref name="limit"/> has passed since it
-    /// started or when <paramref name="cancel"/> fires; then drains its output.</summary>
+    /// started (not since this call: see <see cref="WaitAtMost"/>) or when <paramref name="cancel"/> fires; then
+    /// drains its output.</summary>
     public ChildOutcome Wait(TimeSpan limit, CancellationToken cancel = default)
     {
         bool timedOut = false;
@@ -120,6 +121,10 @@ public sealed class ChildProcess : IDisposable
         }
         return new ChildOutcome(timedOut ? -1 : _process.ExitCode, timedOut, elapsed);
     }
+
+    /// <summary>As <see cref="Wait"/>, but gives the process at most <paramref name="grace"/> more from now, however
+    /// long it has run already.</summary>
+    public ChildOutcome WaitAtMost(TimeSpan grace) => Wait(_watch.Elapsed + grace);
 
     /// <summary>Kills the process and everything it started.</summary>
     public void Kill()

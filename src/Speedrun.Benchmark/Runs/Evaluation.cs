@@ -350,14 +350,16 @@ public static class Evaluation
                 return;
             }
             try { EvaluationWire.WriteInt(_stream, 0); } catch (IOException) { }
-            _child.Wait(TimeSpan.FromSeconds(30));
+            _child.WaitAtMost(TimeSpan.FromSeconds(30));
         }
 
         /// <summary>Why the process failed, from its exit code and the end of its stderr; null when it did not.</summary>
         public string? Failure()
         {
             if (_child is null) return null;
-            var outcome = _child.Wait(TimeSpan.FromSeconds(10));
+            // From now: a process that ran more than 10 s (any real evaluation) and has just crashed was otherwise
+            // killed at once, before it was reaped, and its exit code reported as -1.
+            var outcome = _child.WaitAtMost(TimeSpan.FromSeconds(10));
             var tail = File.Exists(StderrFile) ? string.Join("\n", ReadShared(StderrFile).TakeLast(15)) : "";
             return $"the {name} process (exit code {outcome.ExitCode}) failed" + (tail.Length > 0 ? $":\n{tail}" : "");
         }
