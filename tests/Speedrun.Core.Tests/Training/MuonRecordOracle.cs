@@ -70,19 +70,19 @@ static class MuonRecordOracle
     /// <summary>The twin's optimizers; the returned step takes the step index.</summary>
     static Action<int> TwinStep(RotaryGptTwin twin, TwinOptimizers setup)
     {
-        var adams = setup.Adam.Select(a => torch.optim.Adam([twin.Parameters[a.Name]], a.Lr, setup.AdamBeta1, 0.95, 1e-8)).ToList();
+        var adams = setup.Adam.Select(a => new AdamTwin([twin.Parameters[a.Name]], a.Lr, setup.AdamBeta1, 0.95, 1e-8)).ToList();
         var blocks = twin.Parameters.Where(p => p.Key.StartsWith("h.")).ToList();
         var muon = new MuonTwin(blocks.Where(p => p.Value.dim() == 2).Select(p => p.Value), setup.MuonLr, setup.Momentum, setup.Muon);
         var scalars = blocks.Where(p => p.Value.dim() < 2).Select(p => p.Value)
             .Concat(twin.Parameters.TryGetValue("skip_weights", out var skips) ? [skips] : Array.Empty<Parameter>()).ToList();
-        var scalarAdam = setup.ScalarLr is double lr ? torch.optim.Adam(scalars, lr, setup.AdamBeta1, 0.95, 1e-8) : null;
+        var scalarAdam = setup.ScalarLr is double lr ? new AdamTwin(scalars, lr, setup.AdamBeta1, 0.95, 1e-8) : null;
         var rounded = setup.Adam.Where(a => a.Name == "wte.weight").Select(a => twin.Parameters[a.Name]).Concat(scalars).ToList();
         return step =>
         {
-            foreach (var adam in adams) adam.step();
+            foreach (var adam in adams) adam.Step();
             muon.Momentum = setup.MomentumAt(step);
             muon.Step();
-            scalarAdam?.step();
+            scalarAdam?.Step();
             if (setup.RoundBf16Parameters)
                 using (torch.no_grad())
                     foreach (var p in rounded) p.copy_(p.to_type(torch.ScalarType.BFloat16).to_type(torch.ScalarType.Float64));

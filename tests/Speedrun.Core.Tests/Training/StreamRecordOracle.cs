@@ -186,18 +186,18 @@ static class StreamRecordOracle
     /// 20's (3, C, C) merged q/k/v.</summary>
     static Action<int> TwinStep(StreamGptTwin twin, TwinOptimizers setup)
     {
-        var adams = setup.Adam.Select(a => torch.optim.Adam([twin.Parameters[a.Name]], a.Lr, setup.AdamBeta1, 0.95, setup.AdamEps)).ToList();
+        var adams = setup.Adam.Select(a => new AdamTwin([twin.Parameters[a.Name]], a.Lr, setup.AdamBeta1, 0.95, setup.AdamEps)).ToList();
         var blocks = twin.Parameters.Where(p => p.Key.StartsWith("h.")).ToList();
         var muon = new MuonTwin(blocks.Where(p => p.Value.dim() >= 2).Select(p => p.Value), setup.MuonLr, setup.Momentum, setup.Muon);
         var scalars = blocks.Where(p => p.Value.dim() < 2).Select(p => p.Value).Append(twin.Parameters["skip_weights"]).ToList();
-        var scalarAdam = torch.optim.Adam(scalars, setup.ScalarLr!.Value, setup.AdamBeta1, 0.95, setup.AdamEps);
+        var scalarAdam = new AdamTwin(scalars, setup.ScalarLr!.Value, setup.AdamBeta1, 0.95, setup.AdamEps);
         var rounded = twin.Embeddings.Concat(setup.RoundBf16Scalars ? scalars : []).ToList();
         return step =>
         {
-            foreach (var adam in adams) adam.step();
+            foreach (var adam in adams) adam.Step();
             muon.Momentum = setup.MomentumAt(step);
             muon.Step();
-            scalarAdam.step();
+            scalarAdam.Step();
             using (torch.no_grad())
                 foreach (var p in rounded) p.copy_(p.to_type(torch.ScalarType.BFloat16).to_type(torch.ScalarType.Float64));
         };
