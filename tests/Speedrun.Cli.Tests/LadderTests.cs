@@ -103,8 +103,18 @@ public sealed class LadderTests(LadderRun ladder, ITestOutputHelper output) : IC
         Assert.Equal(LadderRun.Rounds, oracle.GetProperty("ok").GetInt32());
         Assert.Equal(LadderRun.Rounds, none.GetProperty("ok").GetInt32());
         // Record 2 is genuinely faster: 30 steps to record 1's 70. The harness's times include the process's
-        // start-up (about 2 s here), which both pay, so the ratio is about 0.6, not 3/7.
-        Assert.True(t2 < 0.75 * t1, $"record 2 ({t2:F0} ms) should be well under record 1 ({t1:F0} ms)");
+        // start-up, which both pay and which grows with load, so the ratio of medians is no fixed number (0.61 on
+        // an idle machine, 0.79 in a CI run beside the Core tests). What must hold is that the six runs of record
+        // 2's program (calibrations and oracle) are faster than the six of record 1's (calibrations and null agent)
+        // beyond chance: a one-sided Mann-Whitney test, exact, at p <= 0.05.
+        var byProgram = rows.Where(r => r.TrainTimeMs is not null).ToLookup(r => r.Source == rows.First(q => q.Kind == "calibration" && q.Record == 2).Source);
+        double[] slow = byProgram[false].Select(r => r.TrainTimeMs!.Value).ToArray(), fast = byProgram[true].Select(r => r.TrainTimeMs!.Value).ToArray();
+        Assert.Equal((2 * LadderRun.Rounds, 2 * LadderRun.Rounds), (slow.Length, fast.Length));
+        var (u, p) = MannWhitney.OneSided(fast, slow);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"record 2's program against record 1's: U = {u}, one-sided p = {p:F4}"));
+        Assert.True(p <= 0.05, string.Create(CultureInfo.InvariantCulture,
+            $"record 2's runs ({string.Join(", ", fast.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} ms) are not faster than record 1's " +
+            $"({string.Join(", ", slow.Select(t => t.ToString("F0", CultureInfo.InvariantCulture)))} ms) beyond chance: U = {u}, p = {p:F3}"));
 
         // CI runs the test projects side by side on two cores, so one run in three can be stalled by a
         // neighbour (seen: a null run 30% slower than its twin calibration). The median of the runs must sit
