@@ -32,6 +32,15 @@ public sealed class AgentLadder : IDisposable
     public string Crashing => Record2.Replace("var rng = new Random(ctx.Seed);",
         "var rng = new Random(ctx.Seed);\nif (rng.Next() >= 0) throw new InvalidOperationException(\"scripted crash before training\");");
 
+    /// <summary>
+    /// Record 1 that waits 8 s before it trains: the same result, and slower than record 2 whatever the load. A
+    /// test that needs one run to beat another uses it: record 1's plain program is only 1.4 s slower than record
+    /// 2's on an idle machine, less than the start-up jitter of one run under CI's load (seen: 5.77 s for record 2
+    /// against 5.71 s for record 1).
+    /// </summary>
+    public string Slowed => Record1.Replace("var rng = new Random(ctx.Seed);",
+        "var rng = new Random(ctx.Seed);\nThread.Sleep(TimeSpan.FromSeconds(8)); // scripted: surely slower than record 2");
+
     public void Dispose() => Repo.Dispose();
 }
 
@@ -153,7 +162,7 @@ public sealed partial class AgentScaffoldTests(AgentLadder ladder, ITestOutputHe
         var oracleDiff = HintLevels.Level0Diff(ladder.Record1, ladder.Record2);
         var badDiff = "--- a/Train.cs\n+++ b/Train.cs\n@@ -11,1 +11,1 @@\n-float learningRate = 0.5f;\n+float learningRate = 0.06f;\n";
         var run = Agent(
-            [ScriptedReply.RateLimited(), ScriptedReply.Diff(badDiff), ScriptedReply.Diff(oracleDiff), ScriptedReply.Program(ladder.Record1)],
+            [ScriptedReply.RateLimited(), ScriptedReply.Diff(badDiff), ScriptedReply.Diff(oracleDiff), ScriptedReply.Program(ladder.Slowed)],
             "bon-mixed", Scaffolds.BestOfN, "--steps", "3", "--seeds", "1");
         Assert.True(run.Cli.ExitCode == 0, run.Cli.ToString());
         Assert.Equal(4, run.Requests.Count);
@@ -166,7 +175,7 @@ public sealed partial class AgentScaffoldTests(AgentLadder ladder, ITestOutputHe
         Assert.Null(nodes[0].RunId);
         Assert.Contains("does not apply", nodes[0].Problem);
         Assert.Equal(ladder.Record2, nodes[1].Source);
-        // The best node is the oracle's diff (record 2 is faster than record 1); its final run ran record 2.
+        // The best node is the oracle's diff (record 2 is faster than the slowed record 1); its final run ran record 2.
         Assert.Equal(2, run.Session.BestNode);
         var final = Assert.Single(run.Attempts, a => a.Stage == "final");
         Assert.Equal((2, "ok"), (final.Node, final.Verdict));
@@ -180,7 +189,7 @@ public sealed partial class AgentScaffoldTests(AgentLadder ladder, ITestOutputHe
         var badDiff = "--- a/Train.cs\n+++ b/Train.cs\n@@ -3,1 +3,1 @@\n-this line is not in the program\n+neither is this one\n";
         var run = Agent(
             [ScriptedReply.Program(ladder.NotCompiling), ScriptedReply.Program(ladder.Crashing), ScriptedReply.Diff(badDiff),
-             ScriptedReply.Program(ladder.Record2), ScriptedReply.Program(ladder.Record1)],
+             ScriptedReply.Program(ladder.Record2), ScriptedReply.Program(ladder.Slowed)],
             "aide-script", Scaffolds.Aide, "--steps", "5", "--drafts", "1", "--seeds", "1");
         Assert.True(run.Cli.ExitCode == 0, run.Cli.ToString());
         var nodes = run.Attempts.Where(a => a.Stage != "final").ToList();
@@ -198,7 +207,7 @@ public sealed partial class AgentScaffoldTests(AgentLadder ladder, ITestOutputHe
         Assert.Contains("scripted crash before training", run.Calls[3].Prompt); // the program the diff was against
         Assert.Contains("s of wall time as the harness measured it", run.Calls[4].Prompt);
         Assert.Contains("record N's program took", run.Calls[4].Prompt);
-        // Best: node 4 (record 2), faster than the improve node's record 1.
+        // Best: node 4 (record 2), faster than the improve node's slowed record 1.
         Assert.Equal(4, run.Session.BestNode);
         var final = Assert.Single(run.Attempts, a => a.Stage == "final");
         Assert.Equal((4, "ok"), (final.Node, final.Verdict));
