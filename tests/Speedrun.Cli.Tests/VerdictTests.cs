@@ -129,6 +129,11 @@ public sealed class VerdictTests : IDisposable
         Assert.Null(row.ValLoss);
         // Its own validation, through the same logits, claimed a loss far below the target 8.1.
         Assert.InRange(row.ProgramValLoss!.Value, 0, 1);
+        // The verdict came in the batch's first rows; both evaluation processes, blocked sending the rest, were
+        // stopped by the harness shutting the channel, not left to sit out the 30 s grace and be killed (which cost
+        // this test a minute).
+        foreach (var name in new[] { "eval", "probe" })
+            Assert.Contains(Speedrun.Benchmark.Runs.EvaluationEntry.HarnessClosedTheChannel, File.ReadAllText(Path.Combine(row.OutDir!, $"{name}-stderr.txt")));
     }
 
     [Fact]

@@ -340,7 +340,9 @@ public static class Evaluation
             return _part.AsSpan(0, length);
         }
 
-        /// <summary>Tells the process to stop and waits a little for it.</summary>
+        /// <summary>Tells the process to stop, closes the channel and waits a little for it. The close matters when a
+        /// verdict came mid-batch (the model looks ahead, diverged): the process is then blocked writing logits that
+        /// nobody reads, and its write fails only once the channel is shut; before, it sat out the 30 s grace.</summary>
         public void End()
         {
             if (_child is null) return;
@@ -350,6 +352,8 @@ public static class Evaluation
                 return;
             }
             try { EvaluationWire.WriteInt(_stream, 0); } catch (IOException) { }
+            // What was written stays readable: the process reads the 0 first when it was waiting for a batch.
+            try { _socket!.Shutdown(SocketShutdown.Both); } catch (SocketException) { }
             _child.WaitAtMost(TimeSpan.FromSeconds(30));
         }
 

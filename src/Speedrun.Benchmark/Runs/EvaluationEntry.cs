@@ -66,9 +66,21 @@ public static class EvaluationEntry
             EvaluationWire.ReadInts(stream, tokens);
             using var scope = new TensorScope();
             using var noGrad = GradMode.NoGrad();
-            SendPieces<T>(stream, model.LogitsInPieces(Tensor.FromArray(device, tokens, rows, t)), rows, t, buffer);
+            try
+            {
+                SendPieces<T>(stream, model.LogitsInPieces(Tensor.FromArray(device, tokens, rows, t)), rows, t, buffer);
+            }
+            catch (IOException e)
+            {
+                // The harness shuts the channel when it has its verdict before the batch's end: nothing is lost.
+                Console.Error.WriteLine($"{HarnessClosedTheChannel} while this process sent a batch's logits ({e.Message}); stopping.");
+                return 3;
+            }
         }
     }
+
+    /// <summary>What the process prints when its logits stop being read.</summary>
+    public const string HarnessClosedTheChannel = "the harness closed the channel";
 
     /// <summary>Sends C, then each piece of logits as it comes (its position count, then its floats), checking that
     /// the pieces are F32, all C wide, and cover the batch's positions exactly.</summary>
