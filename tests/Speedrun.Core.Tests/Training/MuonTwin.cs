@@ -98,13 +98,14 @@ sealed class MuonTwin
             TTensor direction;
             if (_options.LerpMomentum)
             {
-                buffer.add_((1 - Momentum) * (g - buffer));
-                direction = g + Momentum * (buffer - g);
+                buffer.add_(Times(1 - Momentum, g - buffer));
+                direction = g + Times(Momentum, buffer - g);
             }
             else
             {
-                buffer.mul_(Momentum).add_(g);
-                direction = _options.Nesterov ? g + Momentum * buffer : buffer;
+                using Scalar momentum = Momentum;
+                buffer.mul_(momentum).add_(g);
+                direction = _options.Nesterov ? g + Times(Momentum, buffer) : buffer;
             }
             long rows = direction.shape[^2], cols = direction.shape[^1];
             TTensor update;
@@ -121,9 +122,9 @@ sealed class MuonTwin
                 update = NewtonSchulz5(direction);
                 scale = _options.Scale(rows, cols);
             }
-            if (_options.RoundUpdate && _options.ScaleAfterRounding) p.sub_(_lr * scale * Bf16(update));
-            else if (_options.RoundUpdate) p.sub_(_lr * Bf16(scale * update));
-            else p.sub_(_lr * scale * update);
+            if (_options.RoundUpdate && _options.ScaleAfterRounding) p.sub_(Times(_lr * scale, Bf16(update)));
+            else if (_options.RoundUpdate) p.sub_(Times(_lr, Bf16(Times(scale, update))));
+            else p.sub_(Times(_lr * scale, update));
         }
     }
 
@@ -135,6 +136,22 @@ sealed class MuonTwin
         StackedMatrices.SlicesGlobalNorm => torch.stack(g.unbind(0).Select(s => NewtonSchulz5Normalised(s, Bf16(g).norm())).ToArray()),
         _ => NewtonSchulz5(g.reshape(-1, g.shape[^1])).view_as(g),
     };
+
+    // k·x and x + k with k in a Scalar held here until the op returns. TorchSharp's own double overloads make the
+    // Scalar inside the library, where a collection from a parallel test can finalize it while the native op reads
+    // it (CI of 2026-12-02: "Expected false to be true" in Scalar::toDouble, at x / (‖x‖ + 1e-7) in NS5). Same ops,
+    // same values.
+    static TTensor Times(double k, TTensor x)
+    {
+        using Scalar s = k;
+        return x.mul(s);
+    }
+
+    static TTensor Plus(TTensor x, double k)
+    {
+        using Scalar s = k, one = 1;
+        return x.add(s, one);
+    }
 
     static TTensor Bf16(TTensor x) => x.to_type(ScalarType.Float32).to_type(ScalarType.BFloat16).to_type(ScalarType.Float64);
 
@@ -152,7 +169,7 @@ sealed class MuonTwin
     {
         var (a, b, c) = _options.Coefficients;
         var x = Bf16(g);
-        x = _options.NormaliseInBf16 ? Bf16(x / Bf16(Bf16(norm ?? x.norm()) + 1e-7)) : Bf16(x / ((norm ?? g.norm()) + 1e-7));
+        x = _options.NormaliseInBf16 ? Bf16(x / Bf16(Plus(Bf16(norm ?? x.norm()), 1e-7))) : Bf16(x / Plus(norm ?? g.norm(), 1e-7));
         bool tall = g.shape[0] > g.shape[1];
         if (tall) x = x.t();
         for (int i = 0; i < 5; i++)
@@ -160,13 +177,13 @@ sealed class MuonTwin
             var A = Bf16(x.matmul(x.t()));
             if (_options.Reassociated)
             {
-                var B = Bf16(b * A + Bf16(Bf16(c * A).matmul(A)));
-                x = Bf16(a * x + Bf16(B.matmul(x)));
+                var B = Bf16(Times(b, A) + Bf16(Bf16(Times(c, A)).matmul(A)));
+                x = Bf16(Times(a, x) + Bf16(B.matmul(x)));
             }
             else
             {
                 var B = Bf16(A.matmul(x));
-                x = Bf16(a * x + b * B + Bf16(Bf16(c * A).matmul(B)));
+                x = Bf16(Times(a, x) + Times(b, B) + Bf16(Bf16(Times(c, A)).matmul(B)));
             }
         }
         return tall ? x.t() : x;
