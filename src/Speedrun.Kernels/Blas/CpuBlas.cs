@@ -1,3 +1,4 @@
+using System.Buffers;
 using ILGPU;
 using ILGPU.Runtime;
 using Speedrun.Kernels.Numerics;
@@ -28,8 +29,12 @@ internal sealed unsafe class CpuBlas : IBlas
         g.Validate("CPU GEMM bf16->fp32", a.Length, b.Length, c.Length);
         var wa = Widen(a);
         var wb = Widen(b);
-        fixed (float* pa = wa, pb = wb)
-            CpuGemm.Run(g, pa, pb, (float*)c.LoadEffectiveAddressAsPtr());
+        try
+        {
+            fixed (float* pa = wa, pb = wb)
+                CpuGemm.Run(g, pa, pb, (float*)c.LoadEffectiveAddressAsPtr());
+        }
+        finally { Return(wa, wb); }
     }
 
     public void Gemm(in Gemm g, ArrayView<BFloat16> a, ArrayView<BFloat16> b, ArrayView<BFloat16> c)
@@ -38,18 +43,30 @@ internal sealed unsafe class CpuBlas : IBlas
         var wa = Widen(a);
         var wb = Widen(b);
         var wc = Widen(c); // beta may read C
-        fixed (float* pa = wa, pb = wb, pc = wc)
-            CpuGemm.Run(g, pa, pb, pc);
-        var dst = new Span<BFloat16>((void*)c.LoadEffectiveAddressAsPtr(), (int)c.Length);
-        for (int i = 0; i < wc.Length; i++) dst[i] = BFloat16.FromFloat(wc[i]);
+        try
+        {
+            fixed (float* pa = wa, pb = wb, pc = wc)
+                CpuGemm.Run(g, pa, pb, pc);
+            BFloat16Spans.Round(wc.AsSpan(0, (int)c.Length), Span(c));
+        }
+        finally { Return(wa, wb, wc); }
     }
 
+    static Span<BFloat16> Span(ArrayView<BFloat16> v) =>
+        v.Length == 0 ? default : new Span<BFloat16>((void*)v.LoadEffectiveAddressAsPtr(), checked((int)v.Length));
+
+    /// <summary>An fp32 copy of v in a pooled array (at least v's length; return it): a head-sized operand is
+    /// 25 MB, so a fresh array per GEMM cost more than the product at tiny widths.</summary>
     static float[] Widen(ArrayView<BFloat16> v)
     {
-        var src = new ReadOnlySpan<BFloat16>((void*)v.LoadEffectiveAddressAsPtr(), checked((int)v.Length));
-        var dst = new float[src.Length];
-        for (int i = 0; i < src.Length; i++) dst[i] = src[i].ToFloat();
+        var dst = ArrayPool<float>.Shared.Rent(checked((int)v.Length));
+        BFloat16Spans.Widen(Span(v), dst.AsSpan(0, (int)v.Length));
         return dst;
+    }
+
+    static void Return(params float[][] arrays)
+    {
+        foreach (var array in arrays) ArrayPool<float>.Shared.Return(array);
     }
 
     public void Dispose() { }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -58,18 +59,26 @@ internal static unsafe class ScaledMm
         float alpha = *(float*)scaleA.LoadEffectiveAddressAsPtr() * *(float*)scaleB.LoadEffectiveAddressAsPtr();
         var wa = Decode(a, aFormat);
         var wb = Decode(bT, bFormat);
-        fixed (float* pa = wa, pb = wb)
-            CpuGemm.Run(Gemm.Dense(false, true, m, n, k, alpha: alpha), pa, pb, (float*)c.LoadEffectiveAddressAsPtr());
+        try
+        {
+            fixed (float* pa = wa, pb = wb)
+                CpuGemm.Run(Gemm.Dense(false, true, m, n, k, alpha: alpha), pa, pb, (float*)c.LoadEffectiveAddressAsPtr());
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(wa);
+            ArrayPool<float>.Shared.Return(wb);
+        }
     }
 
+    /// <summary>The exact fp32 values of v in a pooled array (at least v's length; return it): a gradient of
+    /// logits is hundreds of MB, too much to allocate afresh for every product.</summary>
     static float[] Decode(ArrayView<byte> v, Float8Format format)
     {
         var src = new ReadOnlySpan<byte>((void*)v.LoadEffectiveAddressAsPtr(), v.IntLength);
-        var dst = new float[src.Length];
-        if (format == Float8Format.E4M3)
-            for (int i = 0; i < src.Length; i++) dst[i] = Float8.DecodeE4M3(src[i]);
-        else
-            for (int i = 0; i < src.Length; i++) dst[i] = Float8.DecodeE5M2(src[i]);
+        var dst = ArrayPool<float>.Shared.Rent(src.Length);
+        if (format == Float8Format.E4M3) Float8Spans.DecodeE4M3(src, 1f, dst.AsSpan(0, src.Length));
+        else Float8Spans.DecodeE5M2(src, 1f, dst.AsSpan(0, src.Length));
         return dst;
     }
 }

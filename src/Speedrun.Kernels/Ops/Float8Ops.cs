@@ -56,7 +56,8 @@ internal static class Float8KernelMethods
 
 /// <summary>
 /// Loaded fp8 cast kernels for one device. On the plain CPU device the same element operations run as host
-/// loops over the (host-memory) buffers, like the other element-wise families (HostSimd.cs): same bits either way.
+/// loops over the (host-memory) buffers (Float8Spans: SIMD-wide), like the other element-wise families
+/// (HostSimd.cs): same bits either way.
 /// </summary>
 internal sealed unsafe class Float8Kernels
 {
@@ -83,10 +84,8 @@ internal sealed unsafe class Float8Kernels
         {
             var sx = new ReadOnlySpan<float>((void*)x.LoadEffectiveAddressAsPtr(), x.IntLength);
             var sy = new Span<byte>((void*)y.LoadEffectiveAddressAsPtr(), y.IntLength);
-            if (format == Float8Format.E4M3)
-                for (int i = 0; i < sy.Length; i++) sy[i] = Float8.EncodeE4M3(sx[i] * scale);
-            else
-                for (int i = 0; i < sy.Length; i++) sy[i] = Float8.EncodeE5M2(sx[i] * scale);
+            if (format == Float8Format.E4M3) Float8Spans.EncodeE4M3(sx, scale, sy);
+            else Float8Spans.EncodeE5M2(sx, scale, sy);
             return;
         }
         (format == Float8Format.E4M3 ? _toE4M3 : _toE5M2)(_device.Launch.For(y.Length), x, scale, y);
@@ -101,10 +100,8 @@ internal sealed unsafe class Float8Kernels
         {
             var sy = new ReadOnlySpan<byte>((void*)y.LoadEffectiveAddressAsPtr(), y.IntLength);
             var sx = new Span<float>((void*)x.LoadEffectiveAddressAsPtr(), x.IntLength);
-            if (format == Float8Format.E4M3)
-                for (int i = 0; i < sx.Length; i++) sx[i] = Float8.DecodeE4M3(sy[i]) * scale;
-            else
-                for (int i = 0; i < sx.Length; i++) sx[i] = Float8.DecodeE5M2(sy[i]) * scale;
+            if (format == Float8Format.E4M3) Float8Spans.DecodeE4M3(sy, scale, sx);
+            else Float8Spans.DecodeE5M2(sy, scale, sx);
             return;
         }
         (format == Float8Format.E4M3 ? _fromE4M3 : _fromE5M2)(_device.Launch.For(x.Length), y, scale, x);

@@ -240,6 +240,9 @@ public class HostSimdTests
     {
         var x = Data(14, 2 * 3 * 4 * 5 * 6);
         Same("transpose", [x, new float[x.Length]], (d, v) => d.Layout().Transpose(v[0], 2, 3, 4, 5, 6, v[1]));
+        // Single elements (inner 1) take the host's tiled path; 37 x 70 spans partial tiles on both sides.
+        var x1 = Data(16, 2 * 37 * 3 * 70);
+        Same("transpose, inner 1", [x1, new float[x1.Length]], (d, v) => d.Layout().Transpose(v[0], 2, 37, 3, 70, 1, v[1]));
         Same("copy columns", [x, new float[60 * 20]], (d, v) => d.Layout().CopyColumns(v[0], 12, 3, v[1], 20, 7, 60, 5));
         var g = Data(15, 7);
         Same("repeat", [g, new float[7 * 9]], (d, v) => d.Layout().Repeat(v[0], 9, 0.5f, v[1]));
