@@ -1,6 +1,7 @@
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
+using System.Numerics;
 using VectorF = System.Numerics.Vector<float>;
 
 namespace Speedrun.Kernels.Ops;
@@ -45,6 +46,21 @@ public interface IUnaryOp
 
     /// <summary>dL/dx given x and dL/dy.</summary>
     float Backward(float x, float dy);
+}
+
+/// <summary>
+/// An element-wise op that also computes a whole SIMD vector at a time, each lane bit for bit what
+/// <see cref="IUnaryOp.Forward"/> and <see cref="IUnaryOp.Backward"/> give it (KernelMath's vector overloads keep
+/// that promise for e^x, tanh and σ). The CPU device's host path then runs it vector-wide; kernels use the scalar
+/// methods. A program's own op may implement it when the CPU's time matters.
+/// </summary>
+public interface IVectorUnaryOp : IUnaryOp
+{
+    /// <summary>y for a vector of elements.</summary>
+    Vector<float> Forward(Vector<float> x);
+
+    /// <summary>dL/dx for a vector of elements.</summary>
+    Vector<float> Backward(Vector<float> x, Vector<float> dy);
 }
 
 /// <summary>GELU, exact form: x·Φ(x) with the normal CDF Φ built on our own erfc.</summary>
@@ -126,8 +142,8 @@ public readonly struct Relu : IUnaryOp
     public float Backward(float x, float dy) => x <= 0f ? 0f : dy;
 }
 
-/// <summary>tanh(x) (<see cref="KernelMath.Tanh"/>).</summary>
-public readonly struct Tanh : IUnaryOp
+/// <summary>tanh(x) (<see cref="KernelMath.Tanh(float)"/>).</summary>
+public readonly struct Tanh : IVectorUnaryOp
 {
     /// <inheritdoc/>
     public float Forward(float x) => KernelMath.Tanh(x);
@@ -137,10 +153,18 @@ public readonly struct Tanh : IUnaryOp
         float t = KernelMath.Tanh(x);
         return (1f - t * t) * dy;
     }
+    /// <inheritdoc/>
+    public VectorF Forward(VectorF x) => KernelMath.Tanh(x);
+    /// <inheritdoc/>
+    public VectorF Backward(VectorF x, VectorF dy)
+    {
+        var t = KernelMath.Tanh(x);
+        return (VectorF.One - t * t) * dy;
+    }
 }
 
-/// <summary>The logistic function 1/(1 + e^-x) (<see cref="KernelMath.Sigmoid"/>).</summary>
-public readonly struct Sigmoid : IUnaryOp
+/// <summary>The logistic function 1/(1 + e^-x) (<see cref="KernelMath.Sigmoid(float)"/>).</summary>
+public readonly struct Sigmoid : IVectorUnaryOp
 {
     /// <inheritdoc/>
     public float Forward(float x) => KernelMath.Sigmoid(x);
@@ -149,6 +173,14 @@ public readonly struct Sigmoid : IUnaryOp
     {
         float s = KernelMath.Sigmoid(x);
         return s * (1f - s) * dy;
+    }
+    /// <inheritdoc/>
+    public VectorF Forward(VectorF x) => KernelMath.Sigmoid(x);
+    /// <inheritdoc/>
+    public VectorF Backward(VectorF x, VectorF dy)
+    {
+        var s = KernelMath.Sigmoid(x);
+        return s * (VectorF.One - s) * dy;
     }
 }
 
@@ -172,13 +204,17 @@ public readonly struct RoundBf16 : IUnaryOp
     public float Backward(float x, float dy) => Numerics.BFloat16.Widen(Numerics.BFloat16.Round(dy));
 }
 
-/// <summary>e^x (<see cref="KernelMath.Exp"/>).</summary>
-public readonly struct Exp : IUnaryOp
+/// <summary>e^x (<see cref="KernelMath.Exp(float)"/>).</summary>
+public readonly struct Exp : IVectorUnaryOp
 {
     /// <inheritdoc/>
     public float Forward(float x) => KernelMath.Exp(x);
     /// <inheritdoc/>
     public float Backward(float x, float dy) => KernelMath.Exp(x) * dy;
+    /// <inheritdoc/>
+    public VectorF Forward(VectorF x) => KernelMath.Exp(x);
+    /// <inheritdoc/>
+    public VectorF Backward(VectorF x, VectorF dy) => KernelMath.Exp(x) * dy;
 }
 
 internal static class ActivationKernelMethods

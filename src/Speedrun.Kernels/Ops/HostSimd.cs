@@ -330,8 +330,8 @@ internal static unsafe class HostSimd
         });
     }
 
-    /// <summary>y = op(x) with the operator's own code (the same the kernel runs), one call per element; GELU (erf)
-    /// and RoundBf16 SIMD-wide with the same bits.</summary>
+    /// <summary>y = op(x) with the operator's own code (the same the kernel runs), one call per element; GELU (erf),
+    /// RoundBf16 and every <see cref="IVectorUnaryOp"/> SIMD-wide with the same bits.</summary>
     public static void Unary<TOp>(ArrayView<float> x, ArrayView<float> y) where TOp : struct, IUnaryOp
     {
         nint px = (nint)x.LoadEffectiveAddressAsPtr<float>(), py = (nint)y.LoadEffectiveAddressAsPtr<float>();
@@ -344,6 +344,7 @@ internal static unsafe class HostSimd
             if (typeof(TOp) == typeof(GeluErf))
                 for (int w = Vector<float>.Count; i <= sy.Length - w; i += w) GeluErf.Forward(new Vector<float>(sx.Slice(i, w))).CopyTo(sy.Slice(i, w));
             else if (typeof(TOp) == typeof(Ops.RoundBf16)) { RoundBf16(sx, sy); return; }
+            else if (VectorPath<TOp>.Forward is { } forward) i = forward(sx, sy);
             for (; i < sy.Length; i++) sy[i] = op.Forward(sx[i]);
         });
     }
@@ -364,8 +365,44 @@ internal static unsafe class HostSimd
                 for (int w = Vector<float>.Count; i <= sdx.Length - w; i += w)
                     GeluErf.Backward(new Vector<float>(sx.Slice(i, w)), new Vector<float>(sdy.Slice(i, w))).CopyTo(sdx.Slice(i, w));
             else if (typeof(TOp) == typeof(Ops.RoundBf16)) { RoundBf16(sdy, sdx); return; }
+            else if (VectorPath<TOp>.Backward is { } backward) i = backward(sx, sdy, sdx);
             for (; i < sdx.Length; i++) sdx[i] = op.Backward(sx[i], sdy[i]);
         });
+    }
+
+    delegate int VectorForward(ReadOnlySpan<float> x, Span<float> y);
+    delegate int VectorBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx);
+
+    /// <summary>For an op that implements <see cref="IVectorUnaryOp"/>, loops over whole vectors (returning how many
+    /// elements they covered; the scalar loop does the rest); null for any other op. Bound once per op type, by
+    /// reflection, because a constraint cannot be tested and then relied on in the same generic method.</summary>
+    static class VectorPath<TOp> where TOp : struct, IUnaryOp
+    {
+        public static readonly VectorForward? Forward = Bind<VectorForward>(nameof(VectorForwardLoop));
+        public static readonly VectorBackward? Backward = Bind<VectorBackward>(nameof(VectorBackwardLoop));
+
+        static T? Bind<T>(string method) where T : Delegate =>
+            typeof(IVectorUnaryOp).IsAssignableFrom(typeof(TOp))
+                ? typeof(HostSimd).GetMethod(method, System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+                    .MakeGenericMethod(typeof(TOp)).CreateDelegate<T>()
+                : null;
+    }
+
+    static int VectorForwardLoop<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IVectorUnaryOp
+    {
+        var op = default(TOp);
+        int i = 0, w = Vector<float>.Count;
+        for (; i <= y.Length - w; i += w) op.Forward(new Vector<float>(x.Slice(i, w))).CopyTo(y.Slice(i, w));
+        return i;
+    }
+
+    static int VectorBackwardLoop<TOp>(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) where TOp : struct, IVectorUnaryOp
+    {
+        var op = default(TOp);
+        int i = 0, w = Vector<float>.Count;
+        for (; i <= dx.Length - w; i += w)
+            op.Backward(new Vector<float>(x.Slice(i, w)), new Vector<float>(dy.Slice(i, w))).CopyTo(dx.Slice(i, w));
+        return i;
     }
 
     static Span<BFloat16> Span(ArrayView<BFloat16> v) =>

@@ -41,6 +41,29 @@ internal static class HostVectorMath
     static Vector<float> PowerOfTwo(Vector<int> n) =>
         Vector.AsVectorSingle(Vector.ShiftLeft(n + new Vector<int>(127), 23));
 
+    /// <summary>-x by flipping the sign bit, as the scalar <c>-x</c> compiles (0 - x would turn -0 into +0).</summary>
+    static Vector<float> Negate(Vector<float> x) => Vector.AsVectorSingle(Vector.AsVectorUInt32(x) ^ new Vector<uint>(0x8000_0000u));
+
+    /// <summary>KernelMath.Tanh, lane by lane.</summary>
+    public static Vector<float> Tanh(Vector<float> x)
+    {
+        var a = Vector.Abs(x);
+        var x2 = x * x;
+        var series = x * (Vector<float>.One + x2 * (new Vector<float>(-1f / 3f) + x2 * (new Vector<float>(2f / 15f) +
+            x2 * (new Vector<float>(-17f / 315f) + x2 * new Vector<float>(62f / 2835f)))));
+        var e = Exp(new Vector<float>(-2f) * a);
+        var t = (Vector<float>.One - e) / (Vector<float>.One + e);
+        t = Vector.ConditionalSelect(Vector.LessThan(x, Vector<float>.Zero), Negate(t), t);
+        return Vector.ConditionalSelect(Vector.LessThan(a, new Vector<float>(0.25f)), series, t);
+    }
+
+    /// <summary>KernelMath.Sigmoid, lane by lane.</summary>
+    public static Vector<float> Sigmoid(Vector<float> x)
+    {
+        var e = Exp(Negate(Vector.Abs(x)));
+        return Vector.ConditionalSelect(Vector.GreaterThanOrEqual(x, Vector<float>.Zero), Vector<float>.One, e) / (Vector<float>.One + e);
+    }
+
     /// <summary>KernelMath.ExpNegScaledSquare, lane by lane.</summary>
     public static Vector<float> ExpNegScaledSquare(Vector<float> a, float scale)
     {

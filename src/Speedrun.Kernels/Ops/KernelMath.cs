@@ -1,3 +1,4 @@
+using System.Numerics;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -123,7 +124,7 @@ public static class KernelMath
     }
 
     /// <summary>
-    /// tanh(x) to a few ulps with only <see cref="Exp"/>: an odd Taylor series below |x| = 0.25 (the first
+    /// tanh(x) to a few ulps with only <see cref="Exp(float)"/>: an odd Taylor series below |x| = 0.25 (the first
     /// omitted term is below 1e-8 relative), else (1 - e)/(1 + e) with e = e^(-2|x|), which has no
     /// cancellation there. XMath.Tanh would be tanh.approx on CUDA (about 2^-11 relative error).
     /// </summary>
@@ -146,4 +147,16 @@ public static class KernelMath
         float e = Exp(-XMath.Abs(x));
         return (x >= 0f ? 1f : e) / (1f + e);
     }
+
+    // ---- The same functions a SIMD vector at a time (HostVectorMath), for the CPU device's host path: every lane
+    // gets the scalar function's bits. For an op's IVectorUnaryOp methods; not for kernels.
+
+    /// <summary><see cref="Exp(float)"/> lane by lane.</summary>
+    public static Vector<float> Exp(Vector<float> x) => HostVectorMath.Exp(x);
+
+    /// <summary><see cref="Tanh(float)"/> lane by lane.</summary>
+    public static Vector<float> Tanh(Vector<float> x) => HostVectorMath.Tanh(x);
+
+    /// <summary><see cref="Sigmoid(float)"/> lane by lane.</summary>
+    public static Vector<float> Sigmoid(Vector<float> x) => HostVectorMath.Sigmoid(x);
 }

@@ -108,6 +108,27 @@ public class HostSimdTests
         Same("GeluErf backward, dense grid", [grid, dy, new float[grid.Length]], (d, v) => d.Activations().Backward<GeluErf>(v[0], v[1], v[2]));
     }
 
+    /// <summary>Tanh, Sigmoid and Exp run SIMD-wide on the host (IVectorUnaryOp, HostVectorMath): every lane must give
+    /// the scalar kernel's bits, over a dense grid through tanh's series and exp branches (|x| = 0.25), exp's
+    /// underflow and overflow limits, the subnormals and the special values.</summary>
+    [Fact]
+    public void VectorUnaryOpsMatchTheKernelsOnADenseGrid()
+    {
+        var grid = Enumerable.Range(0, 48001).Select(i => -120f + i * 0.005f)
+            .Concat(Enumerable.Range(0, 4001).Select(i => -1f + i * 0.0005f))
+            .Concat([0f, -0f, 0.25f, -0.25f, 0.2499999f, -0.2500001f, float.Epsilon, -float.Epsilon, 1e-30f, -1e-30f,
+                     -104f, -104.0001f, 88.8f, 88.80001f, 52f, -52f, float.MaxValue, float.MinValue,
+                     float.PositiveInfinity, float.NegativeInfinity, float.NaN])
+            .ToArray();
+        var dy = Data(17, grid.Length);
+        void Check<TOp>() where TOp : struct, IVectorUnaryOp
+        {
+            Same($"{typeof(TOp).Name} forward, dense grid", [grid, new float[grid.Length]], (d, v) => d.Activations().Forward<TOp>(v[0], v[1]));
+            Same($"{typeof(TOp).Name} backward, dense grid", [grid, dy, new float[grid.Length]], (d, v) => d.Activations().Backward<TOp>(v[0], v[1], v[2]));
+        }
+        Check<Tanh>(); Check<Sigmoid>(); Check<Exp>();
+    }
+
     /// <summary>The reductions' host path keeps the kernels' fixed order (Reduction.cs) at every stage: lengths that
     /// skip both strided stages, take one, take both, and leave ragged last rows.</summary>
     [Theory]
